@@ -1,0 +1,455 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Config wires an [Authorizer].
+type Config struct {
+	Rules *Rules
+	Keys  KeyLookup
+	Seats SeatLookup
+	// Usage records when keys were last used; nil records nothing.
+	Usage KeyUsage
+	Cache CacheConfig
+	// KeepCredential leaves the credential in the request that goes
+	// upstream. By default it is removed.
+	KeepCredential bool
+	// Now is the clock; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Authorizer decides requests. It is safe for concurrent use.
+type Authorizer struct {
+	rules          atomic.Pointer[Rules]
+	keyStore       KeyLookup
+	seatStore      SeatLookup
+	keys           *cache[*keyInfo]
+	seats          *cache[*seatGrants]
+	usage          *usageBatch
+	keepCredential bool
+	now            func() time.Time
+	log            *slog.Logger
+}
+
+// New returns an Authorizer for cfg.
+func New(cfg Config) (*Authorizer, error) {
+	if cfg.Keys == nil || cfg.Seats == nil {
+		return nil, errors.New("authz: Keys and Seats are required")
+	}
+	if err := cfg.Cache.Validate(); err != nil {
+		return nil, err
+	}
+	a := &Authorizer{
+		keyStore:       cfg.Keys,
+		seatStore:      cfg.Seats,
+		keepCredential: cfg.KeepCredential,
+		now:            cfg.Now,
+		log:            cfg.Logger,
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	rules := cfg.Rules
+	if rules == nil {
+		rules = DenyAllRules()
+	}
+	a.rules.Store(rules)
+	if cfg.Usage != nil {
+		a.usage = &usageBatch{store: cfg.Usage, pending: map[string]time.Time{}}
+	}
+	var err error
+	if a.keys, err = newCache(cfg.Cache, a.now, a.loadKey, (*keyInfo).cost); err != nil {
+		return nil, err
+	}
+	a.keys.life = func(k *keyInfo, now time.Time) time.Duration { return k.ExpiresAt.Sub(now) }
+	if a.seats, err = newCache(cfg.Cache, a.now, a.loadSeat, (*seatGrants).cost); err != nil {
+		a.keys.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Close releases the caches.
+func (a *Authorizer) Close() {
+	a.keys.close()
+	a.seats.close()
+}
+
+// SetRules replaces the route rules; requests already deciding keep the
+// rules they started with.
+func (a *Authorizer) SetRules(r *Rules) { a.rules.Store(r) }
+
+// KeyCacheStats and SeatCacheStats expose the caches' counters.
+func (a *Authorizer) KeyCacheStats() *CacheStats { return a.keys.stats }
+
+// SeatCacheStats exposes the seat cache's counters.
+func (a *Authorizer) SeatCacheStats() *CacheStats { return a.seats.stats }
+
+// keyInfo is a cached API key with what decisions derive from it.
+type keyInfo struct {
+	APIKey
+	subject  string
+	allSeats string   // Seats joined with ","
+	seatKeys []string // seat cache keys, parallel to Seats
+	lastUsed atomic.Int64
+}
+
+func (k *keyInfo) cost() int64 {
+	n := 256 + len(k.subject) + 2*len(k.allSeats)
+	for _, s := range k.seatKeys {
+		n += 16 + len(s)
+	}
+	return int64(n)
+}
+
+func (a *Authorizer) loadKey(ctx context.Context, id string) (*keyInfo, error) {
+	k, err := a.keyStore.APIKey(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("load api key %s: %w", id, err)
+	}
+	if k.ID != id {
+		return nil, fmt.Errorf("load api key %s: store returned key %s", id, k.ID)
+	}
+	seats := slices.Clone(k.Seats)
+	slices.Sort(seats)
+	seats = slices.Compact(seats)
+	k.Seats = seats
+	ki := &keyInfo{
+		APIKey:   k,
+		subject:  "apikey:" + k.ID,
+		allSeats: strings.Join(seats, ","),
+		seatKeys: make([]string, len(seats)),
+	}
+	for i, s := range seats {
+		ki.seatKeys[i] = seatKey(k.Tenant, s)
+	}
+	return ki, nil
+}
+
+func seatKey(tenant, seat string) string { return tenant + "/" + seat }
+
+// seatGrants is a cached seat: its permissions by space.
+type seatGrants struct {
+	name   string
+	grants map[string][]string // space (or "*") → permissions
+}
+
+func (s *seatGrants) cost() int64 {
+	n := 128
+	for sp, ps := range s.grants {
+		n += 48 + len(sp)
+		for _, p := range ps {
+			n += 16 + len(p)
+		}
+	}
+	return int64(n)
+}
+
+func (a *Authorizer) loadSeat(ctx context.Context, key string) (*seatGrants, error) {
+	tenant, name, _ := strings.Cut(key, "/")
+	s, err := a.seatStore.Seat(ctx, tenant, name)
+	if err != nil {
+		return nil, fmt.Errorf("load seat %s: %w", key, err)
+	}
+	g := &seatGrants{name: s.Name, grants: make(map[string][]string, len(s.Grants))}
+	for _, gr := range s.Grants {
+		g.grants[gr.Space] = append(g.grants[gr.Space], gr.Permissions...)
+	}
+	return g, nil
+}
+
+// inSpace reports whether the seat grants anything in space, and whether it
+// grants perm there.
+func (s *seatGrants) inSpace(space, perm string) (any, allows bool) {
+	for _, sp := range [2]string{space, "*"} {
+		ps, ok := s.grants[sp]
+		if !ok {
+			continue
+		}
+		any = true
+		for _, p := range ps {
+			if p == perm || p == "*" {
+				return true, true
+			}
+		}
+	}
+	return any, false
+}
+
+// principal is an authenticated caller.
+type principal struct {
+	id       Identity
+	seats    []string
+	seatKeys []string
+	allSeats string
+	consumed string // the credential's header
+}
+
+// Check decides r. It never panics on any input and never allows on error:
+// a context error denies with a timeout, a store failure with a 503.
+func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
+	d := a.decide(ctx, r)
+	if d.Allowed() {
+		d.Remove = a.removals(r.Headers, &d)
+	}
+	return d
+}
+
+func (a *Authorizer) decide(ctx context.Context, r *Request) Decision {
+	path, err := NormalizePath(r.Path)
+	if err != nil {
+		return Deny(ReasonPathInvalid)
+	}
+	pol, err := a.rules.Load().policyFor(normalizeHost(r.Host), r.Method, path, r.ContextExtensions)
+	if err != nil {
+		return Failure(ReasonConfigInvalid, err)
+	}
+	switch pol.access {
+	case AccessPublic:
+		return Decision{Status: 200, Reason: ReasonPublic, Rule: pol.name}
+	case AccessAuthenticated, AccessPermission:
+	default:
+		d := Deny(ReasonNoRoute)
+		d.Rule = pol.name
+		return d
+	}
+
+	p, d := a.authenticate(ctx, r)
+	if d.Status != 0 {
+		d.Rule = pol.name
+		return d
+	}
+	d = Decision{Identity: p.id, Rule: pol.name}
+	if pol.access == AccessAuthenticated {
+		d.Status, d.Reason, d.Seats = 200, ReasonAllowed, p.allSeats
+		d.Remove = credentialRemoval(p.consumed, a.keepCredential)
+		return d
+	}
+
+	space, reason := spaceFor(pol, r.Headers)
+	d.Permission, d.Space = pol.permission, space
+	if reason != "" {
+		d.Status, d.Reason = StatusFor(reason), reason
+		return d
+	}
+	seats, allowed, err := a.permitted(ctx, p, space, pol.permission)
+	if err != nil {
+		return failureFrom(err, d)
+	}
+	d.Seats = seats
+	if !allowed {
+		d.Status, d.Reason = StatusFor(ReasonPermissionDenied), ReasonPermissionDenied
+		return d
+	}
+	d.Status, d.Reason = 200, ReasonAllowed
+	d.Remove = credentialRemoval(p.consumed, a.keepCredential)
+	return d
+}
+
+func spaceFor(pol policy, h map[string]string) (string, Reason) {
+	var s string
+	switch pol.space.kind {
+	case spacePath:
+		s = pol.pathSpace
+	case spaceFixed:
+		s = pol.space.value
+	case spaceHeader:
+		s = h[pol.space.value]
+		if s == "" {
+			return "", ReasonSpaceMissing
+		}
+	}
+	if !validName(s) {
+		return "", ReasonSpaceInvalid
+	}
+	return s, ""
+}
+
+// failureFrom turns an error from a lookup into a denial that keeps the
+// facts already known.
+func failureFrom(err error, d Decision) Decision {
+	var reason Reason
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		reason = ReasonTimeout
+	case errors.Is(err, context.Canceled):
+		reason = ReasonCanceled
+	case errors.Is(err, errStoreFailed):
+		reason = ReasonStoreUnavailable
+	default:
+		reason = ReasonInternal
+	}
+	d.Status, d.Reason, d.Cause = StatusFor(reason), reason, err
+	return d
+}
+
+// authenticate verifies the request's credential. A zero Decision status
+// means success.
+func (a *Authorizer) authenticate(ctx context.Context, r *Request) (principal, Decision) {
+	c := findCredential(r.Headers)
+	switch c.kind {
+	case credNone:
+		return principal{}, Deny(ReasonCredentialMissing)
+	case credAPIKey:
+		return a.authenticateKey(ctx, c)
+	case credBearerJWT:
+		return principal{}, Deny(ReasonUnsupportedCredential)
+	default:
+		return principal{}, Deny(c.reason)
+	}
+}
+
+func (a *Authorizer) authenticateKey(ctx context.Context, c credential) (principal, Decision) {
+	pk, err := ParseAPIKey(c.value)
+	if err != nil {
+		return principal{}, Deny(ReasonAPIKeyMalformed)
+	}
+	e, err := a.keys.get(ctx, pk.ID)
+	if err != nil {
+		return principal{}, failureFrom(err, Decision{})
+	}
+	if e.absent {
+		return principal{}, Deny(ReasonAPIKeyInvalid)
+	}
+	k := e.val
+	// Compare the digest first and in constant time; only a caller holding
+	// the key learns whether it expired or was revoked.
+	if !HashAPIKey(c.value).Equal(k.Hash) || k.Tenant != pk.Tenant {
+		return principal{}, Deny(ReasonAPIKeyInvalid)
+	}
+	now := a.now()
+	if !k.RevokedAt.IsZero() {
+		return principal{}, Deny(ReasonAPIKeyRevoked)
+	}
+	if !now.Before(k.ExpiresAt) {
+		return principal{}, Deny(ReasonAPIKeyExpired)
+	}
+	a.markUsed(k, now)
+	return principal{
+		id:       Identity{Subject: k.subject, Tenant: k.Tenant, Method: AuthAPIKey, KeyID: k.ID},
+		seats:    k.Seats,
+		seatKeys: k.seatKeys,
+		allSeats: k.allSeats,
+		consumed: c.header,
+	}, Decision{}
+}
+
+// permitted reports whether any of p's seats grants perm in space, and the
+// seats that grant anything there.
+func (a *Authorizer) permitted(ctx context.Context, p principal, space, perm string) (string, bool, error) {
+	var (
+		allowed bool
+		first   string
+		many    []string
+	)
+	for i, key := range p.seatKeys {
+		e, err := a.seats.get(ctx, key)
+		if err != nil {
+			return "", false, err
+		}
+		if e.absent { // the seat was deleted: it grants nothing
+			continue
+		}
+		inSpace, ok := e.val.inSpace(space, perm)
+		if !inSpace {
+			continue
+		}
+		allowed = allowed || ok
+		switch {
+		case first == "":
+			first = p.seats[i]
+		case many == nil:
+			many = []string{first, p.seats[i]}
+		default:
+			many = append(many, p.seats[i])
+		}
+	}
+	if many != nil {
+		return strings.Join(many, ","), allowed, nil
+	}
+	return first, allowed, nil
+}
+
+var (
+	removeAPIKey        = []string{HeaderAPIKey}
+	removeAuthorization = []string{HeaderAuthorization}
+)
+
+func credentialRemoval(header string, keep bool) []string {
+	if keep {
+		return nil
+	}
+	switch header {
+	case HeaderAPIKey:
+		return removeAPIKey
+	case HeaderAuthorization:
+		return removeAuthorization
+	}
+	return nil
+}
+
+// removals adds to d.Remove every client-sent header that reads as an
+// identity header, except those the decision sets (they are overwritten).
+func (a *Authorizer) removals(h map[string]string, d *Decision) []string {
+	out := d.Remove
+	copied := false
+	for name := range h {
+		if !isIdentityHeader(name) || d.sets(name) {
+			continue
+		}
+		if !copied {
+			out = slices.Clip(out) // never append into a shared slice
+			copied = true
+		}
+		out = append(out, name)
+	}
+	if copied {
+		slices.Sort(out)
+	}
+	return out
+}
+
+// sets reports whether an allowed decision sets header name upstream.
+func (d *Decision) sets(name string) bool {
+	if d.Identity.Method == AuthNone {
+		return false
+	}
+	switch name {
+	case HeaderSubject, HeaderTenant, HeaderAuth:
+		return true
+	case HeaderEmail:
+		return d.Identity.Email != ""
+	case HeaderSeats:
+		return d.Seats != ""
+	}
+	return false
+}
+
+// IdentityHeaders calls set for each identity header an allowed decision
+// sends upstream, in a fixed order.
+func (d *Decision) IdentityHeaders(set func(name, value string)) {
+	if !d.Allowed() || d.Identity.Method == AuthNone {
+		return
+	}
+	set(HeaderSubject, d.Identity.Subject)
+	set(HeaderTenant, d.Identity.Tenant)
+	if d.Identity.Email != "" {
+		set(HeaderEmail, d.Identity.Email)
+	}
+	set(HeaderAuth, string(d.Identity.Method))
+	if d.Seats != "" {
+		set(HeaderSeats, d.Seats)
+	}
+}

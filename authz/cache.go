@@ -1,0 +1,205 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"golang.org/x/sync/singleflight"
+)
+
+// CacheConfig bounds the in-process caches.
+type CacheConfig struct {
+	// TTL is how long an entry is used without asking the store again. The
+	// change feed purges changed entries long before; the TTL only bounds
+	// how long a missed change can live.
+	TTL time.Duration
+	// StaleMax is how much longer than TTL an entry may still be used while
+	// the store is failing. Zero serves nothing stale.
+	StaleMax time.Duration
+	// NegativeTTL is how long "no such record" is remembered.
+	NegativeTTL time.Duration
+	// MaxCost bounds each cache's memory, in approximate bytes.
+	MaxCost int64
+	// LoadTimeout bounds one store read made to fill the cache.
+	LoadTimeout time.Duration
+}
+
+// DefaultCacheConfig returns the defaults documented in the README.
+func DefaultCacheConfig() CacheConfig {
+	return CacheConfig{
+		TTL:         60 * time.Second,
+		StaleMax:    5 * time.Minute,
+		NegativeTTL: 5 * time.Second,
+		MaxCost:     64 << 20,
+		LoadTimeout: 2 * time.Second,
+	}
+}
+
+// Validate reports every problem with c, naming the config field.
+func (c CacheConfig) Validate() error {
+	var errs []error
+	if c.TTL <= 0 {
+		errs = append(errs, errors.New("cache.ttl: must be positive"))
+	}
+	if c.StaleMax < 0 {
+		errs = append(errs, errors.New("cache.stale_max: must not be negative"))
+	}
+	if c.NegativeTTL <= 0 || c.NegativeTTL > c.TTL {
+		errs = append(errs, errors.New("cache.negative_ttl: must be positive and at most cache.ttl"))
+	}
+	if c.MaxCost < 1<<20 {
+		errs = append(errs, errors.New("cache.max_cost: must be at least 1048576 (1 MiB)"))
+	}
+	if c.LoadTimeout <= 0 {
+		errs = append(errs, errors.New("cache.load_timeout: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// CacheStats counts the outcomes of one cache; metrics read them.
+type CacheStats struct {
+	Hits       atomic.Uint64 // fresh entry used
+	Misses     atomic.Uint64 // no fresh entry
+	Stale      atomic.Uint64 // stale entry used because the store failed
+	Loads      atomic.Uint64 // store reads
+	LoadErrors atomic.Uint64 // store reads that failed
+}
+
+// entry is one cached value, or the memory that there is none.
+type entry[V any] struct {
+	key     string // guards against hash collisions in the cache
+	val     V
+	absent  bool
+	fetched time.Time
+}
+
+// cache is a read-through cache: bounded by cost, one load per key at a
+// time, absence remembered briefly, and stale entries served for a bounded
+// time while the store fails.
+type cache[V any] struct {
+	c     *ristretto.Cache[string, *entry[V]]
+	sf    singleflight.Group
+	gen   atomic.Uint64 // bumped by every purge; a load older than a purge is not kept
+	cfg   CacheConfig
+	now   func() time.Time
+	stats *CacheStats
+	load  func(ctx context.Context, key string) (V, error)
+	cost  func(V) int64
+	// life, if set, bounds how long a present entry is kept, e.g. until a
+	// key's expiry. Validity is still checked on every use.
+	life func(V, time.Time) time.Duration
+}
+
+func newCache[V any](cfg CacheConfig, now func() time.Time, load func(context.Context, string) (V, error), cost func(V) int64) (*cache[V], error) {
+	c, err := ristretto.NewCache(&ristretto.Config[string, *entry[V]]{
+		NumCounters: max(cfg.MaxCost/100, 1000), // ~10 counters per expected entry of ~1 KB
+		MaxCost:     cfg.MaxCost,
+		BufferItems: 64,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create cache: %w", err)
+	}
+	return &cache[V]{c: c, cfg: cfg, now: now, stats: new(CacheStats), load: load, cost: cost}, nil
+}
+
+// errStoreFailed marks a load error that no stale entry could cover.
+var errStoreFailed = errors.New("store failed")
+
+// get returns the entry for key, loading it on a miss. Its errors are the
+// caller's context error or wrap errStoreFailed.
+func (c *cache[V]) get(ctx context.Context, key string) (*entry[V], error) {
+	old, ok := c.c.Get(key)
+	if ok && old.key != key {
+		old, ok = nil, false
+	}
+	if ok && c.fresh(old, c.now()) {
+		c.stats.Hits.Add(1)
+		return old, nil
+	}
+	c.stats.Misses.Add(1)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ch := c.sf.DoChan(key, func() (any, error) {
+		// The load is shared by every caller waiting on key, so no single
+		// caller's cancellation may end it; it has its own deadline.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.LoadTimeout)
+		defer cancel()
+		return c.fill(lctx, key)
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case res := <-ch:
+		if res.Err == nil {
+			return res.Val.(*entry[V]), nil
+		}
+		if ok && c.now().Sub(old.fetched) < c.cfg.TTL+c.cfg.StaleMax {
+			c.stats.Stale.Add(1)
+			return old, nil
+		}
+		return nil, res.Err
+	}
+}
+
+func (c *cache[V]) fresh(e *entry[V], now time.Time) bool {
+	ttl := c.cfg.TTL
+	if e.absent {
+		ttl = c.cfg.NegativeTTL
+	}
+	return now.Sub(e.fetched) < ttl
+}
+
+func (c *cache[V]) fill(ctx context.Context, key string) (*entry[V], error) {
+	gen := c.gen.Load()
+	c.stats.Loads.Add(1)
+	v, err := c.load(ctx, key)
+	now := c.now()
+	e := &entry[V]{key: key, val: v, fetched: now}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		e.absent = true
+	case err != nil:
+		c.stats.LoadErrors.Add(1)
+		return nil, fmt.Errorf("%w: %w", errStoreFailed, err)
+	}
+	if c.gen.Load() != gen {
+		// A purge ran while loading: what was read may predate the change,
+		// so use it for the requests waiting now but do not keep it.
+		return e, nil
+	}
+	life, cost := c.cfg.NegativeTTL, int64(64)
+	if !e.absent {
+		life, cost = c.cfg.TTL+c.cfg.StaleMax, c.cost(v)
+		if c.life != nil {
+			life = min(life, max(c.life(v, now), c.cfg.NegativeTTL))
+		}
+	}
+	c.c.SetWithTTL(key, e, cost+int64(len(key)), life)
+	// Make the entry visible before this load ends, so that the next
+	// request hits instead of loading again.
+	c.c.Wait()
+	if c.gen.Load() != gen {
+		// A purge raced with the set: drop what may now be stale.
+		c.c.Del(key)
+	}
+	return e, nil
+}
+
+// purge forgets key. Loads running now will not be kept.
+func (c *cache[V]) purge(key string) {
+	c.gen.Add(1)
+	c.c.Del(key)
+}
+
+// purgeAll forgets everything.
+func (c *cache[V]) purgeAll() {
+	c.gen.Add(1)
+	c.c.Clear()
+}
+
+func (c *cache[V]) close() { c.c.Close() }

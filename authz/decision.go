@@ -1,0 +1,150 @@
+package authz
+
+import (
+	"log/slog"
+)
+
+// Reason is a stable, documented code that says why a request was allowed or
+// denied. Clients see it in the deny body; operators in logs and metrics.
+// Never rename one: scripts and dashboards match on them.
+type Reason string
+
+// Reasons for allowing.
+const (
+	ReasonAllowed Reason = "allowed" // a credential with the needed permission
+	ReasonPublic  Reason = "public"  // a public route: no credential needed
+)
+
+// Reasons for a 400: the request cannot be decided as sent.
+const (
+	ReasonPathInvalid  Reason = "path_invalid"  // ambiguous or malformed path
+	ReasonSpaceMissing Reason = "space_missing" // the route takes the space from a header that is absent
+	ReasonSpaceInvalid Reason = "space_invalid" // the space is not a valid space name
+)
+
+// Reasons for a 401: no usable credential.
+const (
+	ReasonCredentialMissing     Reason = "credential_missing"     // no credential at all
+	ReasonAPIKeyMalformed       Reason = "apikey_malformed"       // not an sk_ key: empty, merged duplicates, bad characters, wrong length
+	ReasonAPIKeyInvalid         Reason = "apikey_invalid"         // well-formed but unknown, wrong secret or wrong tenant
+	ReasonAPIKeyExpired         Reason = "apikey_expired"         // the key's expiry has passed
+	ReasonAPIKeyRevoked         Reason = "apikey_revoked"         // the key was revoked
+	ReasonBearerMalformed       Reason = "bearer_malformed"       // Authorization is not "Bearer <token>"
+	ReasonUnsupportedCredential Reason = "unsupported_credential" // a credential usher cannot check (another scheme, a JWT before JWT support)
+)
+
+// Reasons for a 403: a valid identity without the permission, or no route.
+const (
+	ReasonPermissionDenied Reason = "permission_denied" // no seat grants the permission in the space
+	ReasonNoRoute          Reason = "no_route"          // no rule matches and the default is deny
+)
+
+// Reasons for a 5xx: usher could not decide, so it denies.
+const (
+	ReasonStoreUnavailable Reason = "store_unavailable" // the store failed and nothing usable was cached
+	ReasonTimeout          Reason = "timeout"           // the per-Check deadline passed
+	ReasonCanceled         Reason = "canceled"          // the caller went away
+	ReasonConfigInvalid    Reason = "config_invalid"    // a route's context extensions make no sense
+	ReasonInternal         Reason = "internal"          // a bug: an unexpected error or panic
+)
+
+// AuthMethod says which credential authenticated a request.
+type AuthMethod string
+
+// The credential kinds, in priority order.
+const (
+	AuthNone   AuthMethod = ""
+	AuthAPIKey AuthMethod = "apikey"
+	AuthJWT    AuthMethod = "jwt"
+	AuthCookie AuthMethod = "cookie"
+)
+
+// Identity is who a request comes from.
+type Identity struct {
+	Subject string
+	Tenant  string
+	Email   string
+	Method  AuthMethod
+	// KeyID is the API key id when Method is AuthAPIKey.
+	KeyID string
+}
+
+// Decision is the answer to one [Request].
+type Decision struct {
+	// Status is the HTTP status the caller should get: 200 allows, anything
+	// else denies (400, 401, 403, 500, 503).
+	Status int
+	Reason Reason
+	// Identity is set when a credential was verified (also on a 403).
+	Identity Identity
+	// Seats are the identity's seats that matter for this request, comma
+	// separated and sorted: those granting anything in the request's space,
+	// or all of them when the route names no space.
+	Seats string
+	// Remove lists request headers the upstream must not see: client-sent
+	// identity headers and, unless configured otherwise, the credential.
+	Remove []string
+	// Space and Permission are what the route asked for, for logs.
+	Space      string
+	Permission string
+	// Rule names the matching rule, for logs.
+	Rule string
+	// Cause is the internal reason for a 5xx. It is logged, never sent.
+	Cause error
+}
+
+// Allowed reports whether the request may proceed.
+func (d *Decision) Allowed() bool { return d.Status == 200 }
+
+// LogValue makes a decision log as a group of its facts; no secret is part
+// of a decision.
+func (d Decision) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.Int("status", d.Status),
+		slog.String("reason", string(d.Reason)),
+	}
+	if d.Identity.Method != AuthNone {
+		attrs = append(attrs,
+			slog.String("auth", string(d.Identity.Method)),
+			slog.String("subject", d.Identity.Subject),
+			slog.String("tenant", d.Identity.Tenant))
+	}
+	if d.Rule != "" {
+		attrs = append(attrs, slog.String("rule", d.Rule))
+	}
+	if d.Permission != "" {
+		attrs = append(attrs, slog.String("permission", d.Permission), slog.String("space", d.Space))
+	}
+	if d.Cause != nil {
+		attrs = append(attrs, slog.String("cause", d.Cause.Error()))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// StatusFor returns the HTTP status a denial for reason gets.
+func StatusFor(r Reason) int {
+	switch r {
+	case ReasonAllowed, ReasonPublic:
+		return 200
+	case ReasonPathInvalid, ReasonSpaceMissing, ReasonSpaceInvalid:
+		return 400
+	case ReasonPermissionDenied, ReasonNoRoute:
+		return 403
+	case ReasonStoreUnavailable, ReasonTimeout, ReasonCanceled:
+		return 503
+	case ReasonConfigInvalid, ReasonInternal:
+		return 500
+	default:
+		return 401
+	}
+}
+
+// Deny returns a denial for reason with its status.
+func Deny(r Reason) Decision { return Decision{Status: StatusFor(r), Reason: r} }
+
+// Failure returns a denial for an internal cause.
+func Failure(r Reason, cause error) Decision {
+	d := Deny(r)
+	d.Cause = cause
+	return d
+}

@@ -1,0 +1,48 @@
+package authz
+
+import "strings"
+
+// Request is one request to decide, as the proxy saw it.
+type Request struct {
+	// Method is the HTTP method in upper case.
+	Method string
+	// Host is the authority (Host header or :authority), possibly with a port.
+	Host string
+	// Path is the request target as sent: path and query.
+	Path string
+	// Headers holds the request headers with lower-case names. Repeated
+	// headers arrive merged with "," (as Envoy sends them).
+	Headers map[string]string
+	// ContextExtensions are the proxy's per-route settings (Envoy's
+	// context_extensions); they come from proxy configuration, never from
+	// the client.
+	ContextExtensions map[string]string
+}
+
+// Context extension keys that override the route rules for one route.
+const (
+	ExtPublic        = "usher.public"        // "true": no credential needed
+	ExtAuthenticated = "usher.authenticated" // "true": any valid identity
+	ExtPermission    = "usher.permission"    // the permission needed
+	ExtSpace         = "usher.space"         // a fixed space
+	ExtSpaceHeader   = "usher.space_header"  // the header that names the space
+)
+
+// normalizeHost lower-cases host and strips its port and a trailing dot. It
+// allocates only when host has upper-case letters.
+func normalizeHost(host string) string {
+	if strings.HasPrefix(host, "[") { // [v6]:port
+		if i := strings.IndexByte(host, ']'); i > 0 {
+			host = host[:i+1]
+		}
+	} else if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	host = strings.TrimSuffix(host, ".")
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(host)
+		}
+	}
+	return host
+}

@@ -1,0 +1,482 @@
+package authz
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Access is what a route requires of a request.
+type Access uint8
+
+// The kinds of access a route can require.
+const (
+	AccessDeny          Access = iota // nobody
+	AccessPublic                      // no credential
+	AccessAuthenticated               // any valid identity
+	AccessPermission                  // a permission in a space
+)
+
+func (a Access) String() string {
+	switch a {
+	case AccessPublic:
+		return "public"
+	case AccessAuthenticated:
+		return "authenticated"
+	case AccessPermission:
+		return "permission"
+	default:
+		return "deny"
+	}
+}
+
+// Rules are the route rules: the first rule matching host, method and path
+// decides what a request needs; with none matching, the default does.
+type Rules struct {
+	defaultAccess Access
+	rules         []rule
+}
+
+type rule struct {
+	name       string
+	host       string // "" any; "*.x.test" stored as ".x.test" with wildcard
+	wildcard   bool
+	methods    []string // nil: any
+	segs       []segment
+	access     Access
+	permission string
+	space      spaceSource
+}
+
+type segKind uint8
+
+const (
+	segLiteral segKind = iota
+	segParam           // {name}: one segment
+	segStar            // *: one segment
+	segTail            // **: zero or more segments, last only
+)
+
+type segment struct {
+	kind segKind
+	lit  string // literal text, or the parameter name
+}
+
+type spaceKind uint8
+
+const (
+	spaceNone   spaceKind = iota
+	spacePath             // the {space} path parameter
+	spaceFixed            // a fixed value
+	spaceHeader           // a request header
+)
+
+type spaceSource struct {
+	kind  spaceKind
+	value string // the fixed space or the header name
+}
+
+// DenyAllRules returns rules with no rule and a deny default: only routes
+// whose context extensions say otherwise are reachable.
+func DenyAllRules() *Rules { return &Rules{defaultAccess: AccessDeny} }
+
+// Len returns the number of rules.
+func (rs *Rules) Len() int { return len(rs.rules) }
+
+type rulesFile struct {
+	Default string     `yaml:"default"`
+	Rules   []ruleFile `yaml:"rules"`
+}
+
+type ruleFile struct {
+	Name          string   `yaml:"name"`
+	Host          string   `yaml:"host"`
+	Path          string   `yaml:"path"`
+	Methods       []string `yaml:"methods"`
+	Public        bool     `yaml:"public"`
+	Authenticated bool     `yaml:"authenticated"`
+	Permission    string   `yaml:"permission"`
+	Space         string   `yaml:"space"`
+	SpaceHeader   string   `yaml:"space_header"`
+}
+
+// ParseRules parses a rules file. Unknown keys are errors, and every problem
+// is reported at once, each prefixed with where it is (name: rules[2].path).
+func ParseRules(name string, data []byte) (*Rules, error) {
+	var f rulesFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s: %s", name, field, fmt.Sprintf(format, args...)))
+	}
+	rs := &Rules{}
+	switch f.Default {
+	case "", "deny":
+		rs.defaultAccess = AccessDeny
+	case "authenticated":
+		rs.defaultAccess = AccessAuthenticated
+	default:
+		bad("default", "must be deny or authenticated, not %q", f.Default)
+	}
+	for i, rf := range f.Rules {
+		at := fmt.Sprintf("rules[%d]", i)
+		r, problems := compileRule(rf)
+		for _, p := range problems {
+			bad(at+"."+p.field, "%s", p.msg)
+		}
+		if r.name == "" {
+			r.name = at
+		}
+		rs.rules = append(rs.rules, r)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return rs, nil
+}
+
+type problem struct{ field, msg string }
+
+func compileRule(rf ruleFile) (rule, []problem) {
+	var ps []problem
+	bad := func(field, format string, args ...any) {
+		ps = append(ps, problem{field, fmt.Sprintf(format, args...)})
+	}
+	r := rule{name: rf.Name}
+
+	if rf.Host != "" {
+		h := strings.ToLower(rf.Host)
+		if strings.HasPrefix(h, "*.") {
+			r.wildcard = true
+			h = h[1:]
+		}
+		if !validHostPattern(strings.TrimPrefix(h, ".")) {
+			bad("host", "%q is not a host name (use api.example.test or *.example.test, no port)", rf.Host)
+		}
+		r.host = h
+	}
+
+	for _, m := range rf.Methods {
+		if !validToken(m) {
+			bad("methods", "%q is not an HTTP method", m)
+			continue
+		}
+		r.methods = append(r.methods, strings.ToUpper(m))
+	}
+
+	params := map[string]bool{}
+	if rf.Path == "" {
+		bad("path", "is required")
+	} else if !strings.HasPrefix(rf.Path, "/") {
+		bad("path", "%q must start with '/'", rf.Path)
+	} else {
+		parts := strings.Split(strings.TrimSuffix(rf.Path[1:], "/"), "/")
+		if rf.Path == "/" {
+			parts = nil
+		}
+		for j, s := range parts {
+			switch {
+			case s == "**":
+				if j != len(parts)-1 {
+					bad("path", "%q: ** may only be the last segment", rf.Path)
+				}
+				r.segs = append(r.segs, segment{kind: segTail})
+			case s == "*":
+				r.segs = append(r.segs, segment{kind: segStar})
+			case strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}"):
+				p := s[1 : len(s)-1]
+				if !validName(p) {
+					bad("path", "%q: parameter %q needs a name of letters, digits, '-' and '_'", rf.Path, s)
+				}
+				if params[p] {
+					bad("path", "%q: parameter {%s} appears twice", rf.Path, p)
+				}
+				params[p] = true
+				r.segs = append(r.segs, segment{kind: segParam, lit: p})
+			case s == "" || s == "." || s == "..":
+				bad("path", "%q: empty, '.' and '..' segments never match a normalised path", rf.Path)
+			case !validLiteral(s):
+				bad("path", "%q: segment %q may hold only letters, digits and -._~!$&'()+,=:@ (no %%, ;, * or braces)", rf.Path, s)
+			default:
+				r.segs = append(r.segs, segment{kind: segLiteral, lit: s})
+			}
+		}
+	}
+
+	n := 0
+	if rf.Public {
+		n++
+		r.access = AccessPublic
+	}
+	if rf.Authenticated {
+		n++
+		r.access = AccessAuthenticated
+	}
+	if rf.Permission != "" {
+		n++
+		r.access = AccessPermission
+		r.permission = rf.Permission
+		if err := ValidatePermission(rf.Permission); err != nil {
+			bad("permission", "%v", err)
+		}
+	}
+	if n != 1 {
+		bad("permission", "a rule needs exactly one of public: true, authenticated: true or permission")
+	}
+
+	sources := 0
+	if params["space"] {
+		sources++
+		r.space = spaceSource{kind: spacePath}
+	}
+	if rf.Space != "" {
+		sources++
+		r.space = spaceSource{kind: spaceFixed, value: rf.Space}
+		if err := ValidateName("space", rf.Space); err != nil {
+			bad("space", "%v", err)
+		}
+	}
+	if rf.SpaceHeader != "" {
+		sources++
+		r.space = spaceSource{kind: spaceHeader, value: strings.ToLower(rf.SpaceHeader)}
+		if !validToken(rf.SpaceHeader) {
+			bad("space_header", "%q is not a header name", rf.SpaceHeader)
+		}
+	}
+	switch {
+	case sources > 1:
+		bad("space", "name the space once: a {space} path parameter, space or space_header")
+	case r.access == AccessPermission && sources == 0:
+		bad("space", "a permission rule needs a space: a {space} path parameter, space or space_header")
+	case r.access != AccessPermission && (rf.Space != "" || rf.SpaceHeader != ""):
+		bad("space", "only permission rules take a space")
+	}
+	return r, ps
+}
+
+// validLiteral accepts the RFC 3986 pchar characters that NormalizePath
+// leaves as they are, minus the ones with a meaning here.
+func validLiteral(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isUnreserved(c) {
+			continue
+		}
+		switch c {
+		case '!', '$', '&', '\'', '(', ')', '+', ',', '=', ':', '@':
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+func validHostPattern(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validToken reports whether s is an RFC 9110 token (methods, header names).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			continue
+		}
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// match returns the first rule for host, method and path (all normalised),
+// and the value of its {space} parameter if it has one.
+func (rs *Rules) match(host, method, path string) (*rule, string) {
+	for i := range rs.rules {
+		r := &rs.rules[i]
+		if r.host != "" {
+			if r.wildcard {
+				if len(host) <= len(r.host) || !strings.HasSuffix(host, r.host) {
+					continue
+				}
+			} else if host != r.host {
+				continue
+			}
+		}
+		if r.methods != nil && !contains(r.methods, method) {
+			continue
+		}
+		if space, ok := r.matchPath(path); ok {
+			return r, space
+		}
+	}
+	return nil, ""
+}
+
+// matchPath matches a normalised path. A trailing slash is not significant:
+// "/me/" matches the pattern "/me", so a rule cannot be sidestepped by
+// adding one.
+func (r *rule) matchPath(path string) (space string, ok bool) {
+	rest := path[1:]
+	if rest != "" && rest[len(rest)-1] == '/' {
+		rest = rest[:len(rest)-1]
+	}
+	for _, sg := range r.segs {
+		if sg.kind == segTail {
+			return space, true
+		}
+		if rest == "" {
+			return "", false
+		}
+		var s string
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			s, rest = rest[:j], rest[j+1:]
+		} else {
+			s, rest = rest, ""
+		}
+		switch sg.kind {
+		case segLiteral:
+			if s != sg.lit {
+				return "", false
+			}
+		case segParam:
+			if sg.lit == "space" {
+				space = s
+			}
+		}
+	}
+	return space, rest == ""
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// policy is what one request needs, after rules and context extensions.
+type policy struct {
+	access     Access
+	permission string
+	space      spaceSource
+	pathSpace  string // the {space} parameter's value, when space.kind is spacePath
+	name       string
+}
+
+// errExtension says the proxy's context extensions for a route are invalid.
+type errExtension struct{ key, value, why string }
+
+func (e *errExtension) Error() string {
+	return fmt.Sprintf("context extension %s=%q: %s", e.key, e.value, e.why)
+}
+
+// policyFor resolves what a request needs: the first matching rule, then
+// the route's context extensions on top, else the default.
+func (rs *Rules) policyFor(host, method, path string, ext map[string]string) (policy, error) {
+	var p policy
+	r, space := rs.match(host, method, path)
+	if r != nil {
+		p = policy{access: r.access, permission: r.permission, space: r.space, pathSpace: space, name: r.name}
+	} else {
+		p = policy{access: rs.defaultAccess, name: "default"}
+	}
+	if len(ext) == 0 {
+		return p, nil
+	}
+	return applyExtensions(p, ext)
+}
+
+func applyExtensions(p policy, ext map[string]string) (policy, error) {
+	flag := func(key string) (bool, error) {
+		switch v, ok := ext[key]; {
+		case !ok, v == "false":
+			return false, nil
+		case v == "true":
+			return true, nil
+		default:
+			return false, &errExtension{key, v, `must be "true" or "false"`}
+		}
+	}
+	public, err := flag(ExtPublic)
+	if err != nil {
+		return p, err
+	}
+	authenticated, err := flag(ExtAuthenticated)
+	if err != nil {
+		return p, err
+	}
+	perm, hasPerm := ext[ExtPermission]
+	n := 0
+	for _, b := range []bool{public, authenticated, hasPerm} {
+		if b {
+			n++
+		}
+	}
+	if n > 1 {
+		return p, &errExtension{ExtPermission, perm, "set only one of usher.public, usher.authenticated and usher.permission"}
+	}
+	if n == 1 {
+		p.name += "+ext"
+	}
+	switch {
+	case public:
+		return policy{access: AccessPublic, name: p.name}, nil
+	case authenticated:
+		return policy{access: AccessAuthenticated, name: p.name}, nil
+	case hasPerm:
+		if err := ValidatePermission(perm); err != nil {
+			return p, &errExtension{ExtPermission, perm, err.Error()}
+		}
+		if p.access != AccessPermission {
+			p.space = spaceSource{} // a space only counts for permission routes
+		}
+		p.access, p.permission = AccessPermission, perm
+	}
+	if s, ok := ext[ExtSpace]; ok {
+		if !validName(s) {
+			return p, &errExtension{ExtSpace, s, "not a space name"}
+		}
+		p.space = spaceSource{kind: spaceFixed, value: s}
+	}
+	if h, ok := ext[ExtSpaceHeader]; ok {
+		if !validToken(h) {
+			return p, &errExtension{ExtSpaceHeader, h, "not a header name"}
+		}
+		if _, both := ext[ExtSpace]; both {
+			return p, &errExtension{ExtSpaceHeader, h, "set only one of usher.space and usher.space_header"}
+		}
+		p.space = spaceSource{kind: spaceHeader, value: strings.ToLower(h)}
+	}
+	if p.access == AccessPermission && p.space.kind == spaceNone {
+		return p, &errExtension{ExtPermission, p.permission, "a permission needs a space: usher.space, usher.space_header or a rule with one"}
+	}
+	return p, nil
+}

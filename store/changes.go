@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/usher-dev/usher/authz"
+)
+
+type changeDoc struct {
+	Seq    int64     `bson:"_id"`
+	Kind   string    `bson:"kind"`
+	Tenant string    `bson:"tenant"`
+	Key    string    `bson:"key"`
+	At     time.Time `bson:"at"`
+}
+
+// maxSeqAttempts bounds the retries of a change append that loses the race
+// for a sequence number to other writers.
+const maxSeqAttempts = 50
+
+// appendChange records that a record changed. Each change takes the next
+// sequence number by inserting it as the document's _id: the unique index
+// lets exactly one writer have each number, on MongoDB and on FerretDB
+// (whose concurrent updates of one document are not atomic, so a counter
+// document could hand one number to two writers). A writer can only take
+// n+1 after it has seen n, so readers never see a later number before an
+// earlier one.
+func (s *Store) appendChange(ctx context.Context, kind authz.ChangeKind, tenant, key string) error {
+	col := s.db.Collection(colChanges)
+	for range maxSeqAttempts {
+		last, err := s.LastChange(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = col.InsertOne(ctx, changeDoc{Seq: last + 1, Kind: string(kind), Tenant: tenant, Key: key, At: ms(s.now())})
+		if err == nil {
+			return nil
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return fmt.Errorf("record change: %w", err)
+		}
+	}
+	return errors.New("record change: too many concurrent writers; try again")
+}
+
+// LastChange returns the highest change sequence number, or 0.
+func (s *Store) LastChange(ctx context.Context) (int64, error) {
+	var d changeDoc
+	err := s.db.Collection(colChanges).FindOne(ctx, bson.D{},
+		options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read change feed position: %w", err)
+	}
+	return d.Seq, nil
+}
+
+// ChangesAfter returns up to limit changes with sequence numbers above
+// after, in order.
+func (s *Store) ChangesAfter(ctx context.Context, after int64, limit int) ([]authz.Change, error) {
+	cur, err := s.db.Collection(colChanges).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("read change feed: %w", err)
+	}
+	var docs []changeDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("read change feed: %w", err)
+	}
+	out := make([]authz.Change, len(docs))
+	for i, d := range docs {
+		out[i] = authz.Change{Seq: d.Seq, Kind: authz.ChangeKind(d.Kind), Tenant: d.Tenant, Key: d.Key, At: d.At.UTC()}
+	}
+	return out, nil
+}
+
+// PruneChanges deletes changes older than before, always keeping the newest
+// so that the sequence never restarts.
+func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int64, error) {
+	last, err := s.LastChange(ctx)
+	if err != nil || last == 0 {
+		return 0, err
+	}
+	res, err := s.db.Collection(colChanges).DeleteMany(ctx, bson.D{
+		{Key: "_id", Value: bson.D{{Key: "$lt", Value: last}}},
+		{Key: "at", Value: bson.D{{Key: "$lt", Value: ms(before)}}},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune change feed: %w", err)
+	}
+	return res.DeletedCount, nil
+}

@@ -1,0 +1,215 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/usher-dev/usher/authz"
+)
+
+// ErrNotFound is returned when a record does not exist. It is authz's
+// sentinel, so the caches can tell absence from failure.
+var ErrNotFound = authz.ErrNotFound
+
+// ErrExists is returned when creating a record whose name is taken.
+var ErrExists = errors.New("already exists")
+
+// Collection names.
+const (
+	colTenants = "tenants"
+	colSpaces  = "spaces"
+	colSeats   = "seats"
+	colAPIKeys = "api_keys"
+	colChanges = "changes"
+)
+
+// DefaultDatabase is used when the MongoDB URI names no database.
+const DefaultDatabase = "usher"
+
+// Options say which store to open.
+type Options struct {
+	// URI is a MongoDB connection string. Empty means the embedded store
+	// in DataDir.
+	URI string
+	// DataDir holds the embedded store's files, lock and socket.
+	DataDir string
+	// Serve asks to own the embedded store and serve it on its socket for
+	// the CLI, failing if another process already does. Without it, Open
+	// uses a running server's socket if one answers, else opens the files
+	// itself for as long as the Store is open.
+	Serve bool
+	// Logger receives the embedded server's errors. Nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for timestamps; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is usher's data in MongoDB (or the embedded FerretDB). It is safe
+// for concurrent use.
+type Store struct {
+	client   *mongo.Client
+	db       *mongo.Database
+	embedded *Embedded
+	now      func() time.Time
+	// Where describes the store for messages: a data dir or a redacted URI.
+	Where string
+}
+
+// Open connects to the store that opts names and makes sure its indexes
+// exist.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	s := &Store{now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	uri := opts.URI
+	if uri == "" {
+		e, sockURI, err := openEmbedded(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		s.embedded = e
+		uri = sockURI
+		s.Where = "embedded store in " + opts.DataDir
+	} else {
+		s.Where = redactURI(uri)
+	}
+	dbName, err := databaseName(uri)
+	if err != nil {
+		_ = s.closeEmbedded()
+		return nil, err
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).
+		SetServerSelectionTimeout(5 * time.Second).
+		SetAppName("usher"))
+	if err != nil {
+		_ = s.closeEmbedded()
+		return nil, fmt.Errorf("connect to %s: %w", s.Where, err)
+	}
+	s.client = client
+	s.db = client.Database(dbName)
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	if err := s.ensureIndexes(ctx); err != nil {
+		_ = s.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return s, nil
+}
+
+// Embedded returns the embedded server this Store runs, or nil.
+func (s *Store) Embedded() *Embedded { return s.embedded }
+
+// Ping checks that the store answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err(); err != nil {
+		return fmt.Errorf("ping %s: %w", s.Where, err)
+	}
+	return nil
+}
+
+// Close disconnects and, for an embedded store this Store started, stops
+// the server cleanly.
+func (s *Store) Close(ctx context.Context) error {
+	var errs []error
+	if s.client != nil {
+		if err := s.client.Disconnect(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("disconnect: %w", err))
+		}
+	}
+	if err := s.closeEmbedded(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) closeEmbedded() error {
+	if s.embedded == nil {
+		return nil
+	}
+	err := s.embedded.Close()
+	s.embedded = nil
+	return err
+}
+
+func (s *Store) ensureIndexes(ctx context.Context) error {
+	idx := map[string][]mongo.IndexModel{
+		colSpaces:  {{Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "name", Value: 1}}}},
+		colSeats:   {{Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "name", Value: 1}}}, {Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "groups", Value: 1}}}},
+		colAPIKeys: {{Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "name", Value: 1}}}},
+		colChanges: {{Keys: bson.D{{Key: "at", Value: 1}}}},
+	}
+	for col, models := range idx {
+		if _, err := s.db.Collection(col).Indexes().CreateMany(ctx, models); err != nil {
+			return fmt.Errorf("create indexes on %s: %w", col, err)
+		}
+	}
+	return nil
+}
+
+// databaseName reads the database from uri's path, or DefaultDatabase. It
+// reads the URI by hand: url.Parse refuses the escaped socket paths that
+// MongoDB URIs use as hosts.
+func databaseName(uri string) (string, error) {
+	rest, ok := strings.CutPrefix(uri, "mongodb://")
+	if !ok {
+		rest, ok = strings.CutPrefix(uri, "mongodb+srv://")
+	}
+	if !ok {
+		return "", errors.New("mongo uri: must start with mongodb:// or mongodb+srv://")
+	}
+	rest, _, _ = strings.Cut(rest, "?")
+	_, db, _ := strings.Cut(rest, "/")
+	if db == "" {
+		return DefaultDatabase, nil
+	}
+	if strings.ContainsAny(db, `/\. "$`) {
+		return "", fmt.Errorf("mongo uri: database name %q holds a character MongoDB refuses", db)
+	}
+	return db, nil
+}
+
+// redactURI drops the password from a MongoDB URI for messages.
+func redactURI(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "mongodb (unparseable uri)"
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+		}
+	}
+	u.RawQuery = ""
+	return u.String()
+}
+
+// notFound maps the driver's "no documents" to ErrNotFound.
+func notFound(err error, what string) error {
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// ms truncates t to the millisecond precision BSON dates keep, so that a
+// value written and read back compares equal.
+func ms(t time.Time) time.Time { return t.Truncate(time.Millisecond).UTC() }
+
+func timeVal(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
