@@ -93,17 +93,26 @@ func GenerateAPIKey(tenant string) (NewAPIKey, error) {
 	if err := ValidateTenant(tenant); err != nil {
 		return NewAPIKey{}, err
 	}
-	var idBytes [10]byte
-	var secret [apiKeySecretLen]byte
-	if _, err := rand.Read(idBytes[:]); err != nil {
-		return NewAPIKey{}, fmt.Errorf("generate key id: %w", err)
+	id, err := newID()
+	if err != nil {
+		return NewAPIKey{}, err
 	}
+	var secret [apiKeySecretLen]byte
 	if _, err := rand.Read(secret[:]); err != nil {
 		return NewAPIKey{}, fmt.Errorf("generate key secret: %w", err)
 	}
-	id := keyIDEncoding.EncodeToString(idBytes[:])
 	key := FormatAPIKey(tenant, id, secret[:])
 	return NewAPIKey{Key: key, ID: id, Hash: HashAPIKey(key)}, nil
+}
+
+// newID returns 16 random characters of lower-case base32 (80 bits): the
+// id of an API key or a signing key.
+func newID() (string, error) {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate id: %w", err)
+	}
+	return keyIDEncoding.EncodeToString(b[:]), nil
 }
 
 // FormatAPIKey encodes the parts of a key. It is exported for tests and
@@ -167,6 +176,10 @@ func ParseAPIKey(key string) (ParsedAPIKey, error) {
 	}
 	sep2 := sep1 + 1 + apiKeyIDLen
 	if payload[sep2] != '_' || len(payload)-sep2-1 != apiKeySecretLen {
+		return ParsedAPIKey{}, errKeyPayload
+	}
+	// The tenant is a DNS label, as ValidateTenant checks: no '-' at its ends.
+	if payload[0] == '-' || payload[sep1-1] == '-' {
 		return ParsedAPIKey{}, errKeyPayload
 	}
 	for _, c := range payload[:sep1] {

@@ -18,7 +18,17 @@ type Config struct {
 	Seats SeatLookup
 	// Usage records when keys were last used; nil records nothing.
 	Usage KeyUsage
-	Cache CacheConfig
+	// SigningKeys is the tenants' keyrings. Nil: usher's own tokens are
+	// not accepted.
+	SigningKeys SigningKeyLookup
+	// Token says what usher's own access tokens look like.
+	Token TokenConfig
+	// External verifies tokens of IdPs that tenants trust; SeatLister
+	// (required with it) maps their groups to seats. Nil: IdP tokens are
+	// not accepted.
+	External   ExternalVerifier
+	SeatLister SeatLister
+	Cache      CacheConfig
 	// KeepCredential leaves the credential in the request that goes
 	// upstream. By default it is removed.
 	KeepCredential bool
@@ -29,15 +39,23 @@ type Config struct {
 
 // Authorizer decides requests. It is safe for concurrent use.
 type Authorizer struct {
-	rules          atomic.Pointer[Rules]
-	keyStore       KeyLookup
-	seatStore      SeatLookup
-	keys           *cache[*keyInfo]
-	seats          *cache[*seatGrants]
-	usage          *usageBatch
-	keepCredential bool
-	now            func() time.Time
-	log            *slog.Logger
+	rules           atomic.Pointer[Rules]
+	keyStore        KeyLookup
+	seatStore       SeatLookup
+	signingKeyStore SigningKeyLookup
+	external        ExternalVerifier
+	seatLister      SeatLister
+	tokenCfg        TokenConfig
+	claimNames      []string
+	keys            *cache[*keyInfo]
+	seats           *cache[*seatGrants]
+	signingKeys     *cache[*SigningKey]
+	tokens          *cache[*tokenInfo]
+	groups          *cache[*groupIndex]
+	usage           *usageBatch
+	keepCredential  bool
+	now             func() time.Time
+	log             *slog.Logger
 }
 
 // New returns an Authorizer for cfg.
@@ -45,15 +63,26 @@ func New(cfg Config) (*Authorizer, error) {
 	if cfg.Keys == nil || cfg.Seats == nil {
 		return nil, errors.New("authz: Keys and Seats are required")
 	}
-	if err := cfg.Cache.Validate(); err != nil {
+	if cfg.External != nil && cfg.SeatLister == nil {
+		return nil, errors.New("authz: SeatLister is required with External")
+	}
+	if cfg.Token == (TokenConfig{}) {
+		cfg.Token = DefaultTokenConfig()
+	}
+	if err := errors.Join(cfg.Cache.Validate(), cfg.Token.Validate()); err != nil {
 		return nil, err
 	}
 	a := &Authorizer{
-		keyStore:       cfg.Keys,
-		seatStore:      cfg.Seats,
-		keepCredential: cfg.KeepCredential,
-		now:            cfg.Now,
-		log:            cfg.Logger,
+		keyStore:        cfg.Keys,
+		seatStore:       cfg.Seats,
+		signingKeyStore: cfg.SigningKeys,
+		external:        cfg.External,
+		seatLister:      cfg.SeatLister,
+		tokenCfg:        cfg.Token,
+		claimNames:      append(slices.Clone(accessClaimNames), "groups", "memberOf", "roles"),
+		keepCredential:  cfg.KeepCredential,
+		now:             cfg.Now,
+		log:             cfg.Logger,
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -69,22 +98,49 @@ func New(cfg Config) (*Authorizer, error) {
 	if cfg.Usage != nil {
 		a.usage = &usageBatch{store: cfg.Usage, pending: map[string]time.Time{}}
 	}
-	var err error
-	if a.keys, err = newCache(cfg.Cache, a.now, a.loadKey, (*keyInfo).cost); err != nil {
-		return nil, err
-	}
-	a.keys.life = func(k *keyInfo, now time.Time) time.Duration { return k.ExpiresAt.Sub(now) }
-	if a.seats, err = newCache(cfg.Cache, a.now, a.loadSeat, (*seatGrants).cost); err != nil {
-		a.keys.close()
+	if err := a.newCaches(cfg.Cache); err != nil {
+		a.Close()
 		return nil, err
 	}
 	return a, nil
 }
 
+func (a *Authorizer) newCaches(cfg CacheConfig) error {
+	var err error
+	if a.keys, err = newCache(cfg, a.now, a.loadKey, (*keyInfo).cost); err != nil {
+		return err
+	}
+	if a.seats, err = newCache(cfg, a.now, a.loadSeat, (*seatGrants).cost); err != nil {
+		return err
+	}
+	if a.signingKeys, err = newCache(cfg, a.now, a.loadSigningKey, func(*SigningKey) int64 { return 256 }); err != nil {
+		return err
+	}
+	if a.groups, err = newCache(cfg, a.now, a.loadGroupIndex, (*groupIndex).cost); err != nil {
+		return err
+	}
+	// A verified token stays fresh until its exp, at most jwt.max_ttl; a
+	// failed one for the negative TTL. Nothing about a token is served
+	// stale: its checks do not depend on the store.
+	tcfg := cfg
+	tcfg.TTL, tcfg.StaleMax = a.tokenCfg.MaxTTL+a.tokenCfg.Leeway, 0
+	if a.tokens, err = newCache(tcfg, a.now, nil, (*tokenInfo).cost); err != nil {
+		return err
+	}
+	a.tokens.freshFor = func(t *tokenInfo, now time.Time) time.Duration {
+		if t.reason != "" {
+			return cfg.NegativeTTL
+		}
+		return t.expires.Add(a.tokenCfg.Leeway).Sub(now)
+	}
+	return nil
+}
+
 // Close releases the caches.
 func (a *Authorizer) Close() {
-	a.keys.close()
-	a.seats.close()
+	for _, c := range []interface{ close() }{a.keys, a.seats, a.signingKeys, a.groups, a.tokens} {
+		c.close()
+	}
 }
 
 // SetRules replaces the route rules; requests already deciding keep the
@@ -140,6 +196,20 @@ func (a *Authorizer) loadKey(ctx context.Context, id string) (*keyInfo, error) {
 
 func seatKey(tenant, seat string) string { return tenant + "/" + seat }
 
+func (a *Authorizer) loadSigningKey(ctx context.Context, kid string) (*SigningKey, error) {
+	if a.signingKeyStore == nil {
+		return nil, ErrNotFound
+	}
+	k, err := a.signingKeyStore.SigningKey(ctx, kid)
+	if err != nil {
+		return nil, fmt.Errorf("load signing key %s: %w", kid, err)
+	}
+	if k.ID != kid {
+		return nil, fmt.Errorf("load signing key %s: store returned key %s", kid, k.ID)
+	}
+	return &k, nil
+}
+
 // seatGrants is a cached seat: its permissions by space.
 type seatGrants struct {
 	name   string
@@ -190,11 +260,15 @@ func (s *seatGrants) inSpace(space, perm string) (any, allows bool) {
 
 // principal is an authenticated caller.
 type principal struct {
-	id       Identity
+	id Identity
+	// seats (with their cache keys) apply in every space: an API key's, or
+	// an IdP token's groups.
 	seats    []string
 	seatKeys []string
-	allSeats string
-	consumed string // the credential's header
+	// spaceSeats, for usher's tokens, name one seat per space (or "*").
+	spaceSeats map[string]seatRef
+	allSeats   string
+	consumed   string // the credential's header
 }
 
 // Check decides r. It never panics on any input and never allows on error:
@@ -212,7 +286,7 @@ func (a *Authorizer) decide(ctx context.Context, r *Request) Decision {
 	if err != nil {
 		return Deny(ReasonPathInvalid)
 	}
-	pol, err := a.rules.Load().policyFor(normalizeHost(r.Host), r.Method, path, r.ContextExtensions)
+	pol, err := a.rules.Load().policyFor(normalizeHost(r.Host), upperMethod(r.Method), path, r.ContextExtensions)
 	if err != nil {
 		return Failure(ReasonConfigInvalid, err)
 	}
@@ -226,7 +300,8 @@ func (a *Authorizer) decide(ctx context.Context, r *Request) Decision {
 		return d
 	}
 
-	p, d := a.authenticate(ctx, r)
+	now := a.now()
+	p, d := a.authenticate(ctx, r, now)
 	if d.Status != 0 {
 		d.Rule = pol.name
 		return d
@@ -244,7 +319,7 @@ func (a *Authorizer) decide(ctx context.Context, r *Request) Decision {
 		d.Status, d.Reason = StatusFor(reason), reason
 		return d
 	}
-	seats, allowed, err := a.permitted(ctx, p, space, pol.permission)
+	seats, allowed, err := a.permitted(ctx, p, space, pol.permission, now)
 	if err != nil {
 		return failureFrom(err, d)
 	}
@@ -286,6 +361,8 @@ func failureFrom(err error, d Decision) Decision {
 		reason = ReasonTimeout
 	case errors.Is(err, context.Canceled):
 		reason = ReasonCanceled
+	case errors.Is(err, errIssuerFailed):
+		reason = ReasonIssuerUnavailable
 	case errors.Is(err, errStoreFailed):
 		reason = ReasonStoreUnavailable
 	default:
@@ -297,26 +374,26 @@ func failureFrom(err error, d Decision) Decision {
 
 // authenticate verifies the request's credential. A zero Decision status
 // means success.
-func (a *Authorizer) authenticate(ctx context.Context, r *Request) (principal, Decision) {
+func (a *Authorizer) authenticate(ctx context.Context, r *Request, now time.Time) (principal, Decision) {
 	c := findCredential(r.Headers)
 	switch c.kind {
 	case credNone:
 		return principal{}, Deny(ReasonCredentialMissing)
 	case credAPIKey:
-		return a.authenticateKey(ctx, c)
+		return a.authenticateKey(ctx, c, now)
 	case credBearerJWT:
-		return principal{}, Deny(ReasonUnsupportedCredential)
+		return a.authenticateToken(ctx, c, now)
 	default:
 		return principal{}, Deny(c.reason)
 	}
 }
 
-func (a *Authorizer) authenticateKey(ctx context.Context, c credential) (principal, Decision) {
+func (a *Authorizer) authenticateKey(ctx context.Context, c credential, now time.Time) (principal, Decision) {
 	pk, err := ParseAPIKey(c.value)
 	if err != nil {
 		return principal{}, Deny(ReasonAPIKeyMalformed)
 	}
-	e, err := a.keys.get(ctx, pk.ID)
+	e, err := a.keys.get(ctx, pk.ID, now)
 	if err != nil {
 		return principal{}, failureFrom(err, Decision{})
 	}
@@ -329,7 +406,6 @@ func (a *Authorizer) authenticateKey(ctx context.Context, c credential) (princip
 	if !HashAPIKey(c.value).Equal(k.Hash) || k.Tenant != pk.Tenant {
 		return principal{}, Deny(ReasonAPIKeyInvalid)
 	}
-	now := a.now()
 	if !k.RevokedAt.IsZero() {
 		return principal{}, Deny(ReasonAPIKeyRevoked)
 	}
@@ -348,21 +424,20 @@ func (a *Authorizer) authenticateKey(ctx context.Context, c credential) (princip
 
 // permitted reports whether any of p's seats grants perm in space, and the
 // seats that grant anything there.
-func (a *Authorizer) permitted(ctx context.Context, p principal, space, perm string) (string, bool, error) {
+func (a *Authorizer) permitted(ctx context.Context, p principal, space, perm string, now time.Time) (string, bool, error) {
+	if p.spaceSeats != nil {
+		return a.permittedBySpace(ctx, p, space, perm, now)
+	}
 	var (
 		allowed bool
 		first   string
 		many    []string
 	)
 	for i, key := range p.seatKeys {
-		e, err := a.seats.get(ctx, key)
+		inSpace, ok, err := a.seatGrants(ctx, key, space, perm, now)
 		if err != nil {
 			return "", false, err
 		}
-		if e.absent { // the seat was deleted: it grants nothing
-			continue
-		}
-		inSpace, ok := e.val.inSpace(space, perm)
 		if !inSpace {
 			continue
 		}
@@ -380,6 +455,50 @@ func (a *Authorizer) permitted(ctx context.Context, p principal, space, perm str
 		return strings.Join(many, ","), allowed, nil
 	}
 	return first, allowed, nil
+}
+
+// permittedBySpace decides for an usher token: the seat its hash_perm
+// names for the space (or for "*"), with that seat's current grants.
+func (a *Authorizer) permittedBySpace(ctx context.Context, p principal, space, perm string, now time.Time) (string, bool, error) {
+	var allowed bool
+	var matter []string
+	for _, sp := range [2]string{space, "*"} {
+		ref, ok := p.spaceSeats[sp]
+		if !ok || slices.Contains(matter, ref.name) {
+			continue
+		}
+		inSpace, grants, err := a.seatGrants(ctx, ref.key, space, perm, now)
+		if err != nil {
+			return "", false, err
+		}
+		if inSpace {
+			matter = append(matter, ref.name)
+			allowed = allowed || grants
+		}
+	}
+	switch len(matter) {
+	case 0:
+		return "", false, nil
+	case 1:
+		return matter[0], allowed, nil
+	}
+	slices.Sort(matter)
+	return strings.Join(matter, ","), allowed, nil
+}
+
+// seatGrants reads a seat (cached) and reports whether it grants anything
+// in space, and whether it grants perm there. A deleted seat grants
+// nothing.
+func (a *Authorizer) seatGrants(ctx context.Context, key, space, perm string, now time.Time) (inSpace, allows bool, err error) {
+	e, err := a.seats.get(ctx, key, now)
+	if err != nil {
+		return false, false, err
+	}
+	if e.absent {
+		return false, false, nil
+	}
+	inSpace, allows = e.val.inSpace(space, perm)
+	return inSpace, allows, nil
 }
 
 var (

@@ -71,10 +71,11 @@ type CacheStats struct {
 
 // entry is one cached value, or the memory that there is none.
 type entry[V any] struct {
-	key     string // guards against hash collisions in the cache
-	val     V
-	absent  bool
-	fetched time.Time
+	key        string // guards against hash collisions in the cache
+	val        V
+	absent     bool
+	fetched    time.Time
+	freshUntil time.Time
 }
 
 // cache is a read-through cache: bounded by cost, one load per key at a
@@ -89,9 +90,9 @@ type cache[V any] struct {
 	stats *CacheStats
 	load  func(ctx context.Context, key string) (V, error)
 	cost  func(V) int64
-	// life, if set, bounds how long a present entry is kept, e.g. until a
-	// key's expiry. Validity is still checked on every use.
-	life func(V, time.Time) time.Duration
+	// freshFor, if set, says how long a present value stays fresh instead
+	// of the TTL: a verified token until its expiry, a failed one briefly.
+	freshFor func(V, time.Time) time.Duration
 }
 
 func newCache[V any](cfg CacheConfig, now func() time.Time, load func(context.Context, string) (V, error), cost func(V) int64) (*cache[V], error) {
@@ -109,27 +110,55 @@ func newCache[V any](cfg CacheConfig, now func() time.Time, load func(context.Co
 // errStoreFailed marks a load error that no stale entry could cover.
 var errStoreFailed = errors.New("store failed")
 
-// get returns the entry for key, loading it on a miss. Its errors are the
-// caller's context error or wrap errStoreFailed.
-func (c *cache[V]) get(ctx context.Context, key string) (*entry[V], error) {
+// lookup returns the entry for key if a fresh one is cached. now is the
+// caller's clock reading (one per request).
+func (c *cache[V]) lookup(key string, now time.Time) (*entry[V], bool) {
+	e, ok := c.c.Get(key)
+	if ok && e.key == key && c.fresh(e, now) {
+		c.stats.Hits.Add(1)
+		return e, true
+	}
+	return nil, false
+}
+
+// get returns the entry for key, loading it with the cache's loader on a
+// miss. Its errors are the caller's context error or wrap errStoreFailed.
+func (c *cache[V]) get(ctx context.Context, key string, now time.Time) (*entry[V], error) {
+	if e, ok := c.lookup(key, now); ok {
+		return e, nil
+	}
+	return c.getWith(ctx, key, c.load)
+}
+
+// loader reads one value from the store.
+type loader[V any] func(context.Context, string) (V, error)
+
+// getWith loads key with fn after a miss: once for all callers waiting on
+// the same key, serving a stale entry if the load fails within the stale
+// bound.
+func (c *cache[V]) getWith(ctx context.Context, key string, fn loader[V]) (*entry[V], error) {
 	old, ok := c.c.Get(key)
 	if ok && old.key != key {
 		old, ok = nil, false
-	}
-	if ok && c.fresh(old, c.now()) {
-		c.stats.Hits.Add(1)
-		return old, nil
 	}
 	c.stats.Misses.Add(1)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ch := c.sf.DoChan(key, func() (any, error) {
+	ch := c.sf.DoChan(key, func() (e any, err error) {
+		// singleflight re-panics a panic of the load on a goroutine of its
+		// own, which would end the process; make it a failed load instead.
+		defer func() {
+			if p := recover(); p != nil {
+				c.stats.LoadErrors.Add(1)
+				e, err = nil, fmt.Errorf("%w: panic: %v", errStoreFailed, p)
+			}
+		}()
 		// The load is shared by every caller waiting on key, so no single
 		// caller's cancellation may end it; it has its own deadline.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.LoadTimeout)
 		defer cancel()
-		return c.fill(lctx, key)
+		return c.fill(lctx, key, fn)
 	})
 	select {
 	case <-ctx.Done():
@@ -146,18 +175,12 @@ func (c *cache[V]) get(ctx context.Context, key string) (*entry[V], error) {
 	}
 }
 
-func (c *cache[V]) fresh(e *entry[V], now time.Time) bool {
-	ttl := c.cfg.TTL
-	if e.absent {
-		ttl = c.cfg.NegativeTTL
-	}
-	return now.Sub(e.fetched) < ttl
-}
+func (c *cache[V]) fresh(e *entry[V], now time.Time) bool { return now.Before(e.freshUntil) }
 
-func (c *cache[V]) fill(ctx context.Context, key string) (*entry[V], error) {
+func (c *cache[V]) fill(ctx context.Context, key string, fn loader[V]) (*entry[V], error) {
 	gen := c.gen.Load()
 	c.stats.Loads.Add(1)
-	v, err := c.load(ctx, key)
+	v, err := fn(ctx, key)
 	now := c.now()
 	e := &entry[V]{key: key, val: v, fetched: now}
 	switch {
@@ -172,12 +195,22 @@ func (c *cache[V]) fill(ctx context.Context, key string) (*entry[V], error) {
 		// so use it for the requests waiting now but do not keep it.
 		return e, nil
 	}
-	life, cost := c.cfg.NegativeTTL, int64(64)
+	fresh, cost := c.cfg.NegativeTTL, int64(64)
 	if !e.absent {
-		life, cost = c.cfg.TTL+c.cfg.StaleMax, c.cost(v)
-		if c.life != nil {
-			life = min(life, max(c.life(v, now), c.cfg.NegativeTTL))
+		fresh, cost = c.cfg.TTL, c.cost(v)
+		if c.freshFor != nil {
+			fresh = min(fresh, c.freshFor(v, now))
 		}
+	}
+	e.freshUntil = now.Add(fresh)
+	if fresh <= 0 {
+		return e, nil
+	}
+	// The cache keeps an entry for the stale bound beyond its freshness,
+	// to serve it while the store fails.
+	life := fresh
+	if !e.absent {
+		life += c.cfg.StaleMax
 	}
 	c.c.SetWithTTL(key, e, cost+int64(len(key)), life)
 	// Make the entry visible before this load ends, so that the next
@@ -202,4 +235,8 @@ func (c *cache[V]) purgeAll() {
 	c.c.Clear()
 }
 
-func (c *cache[V]) close() { c.c.Close() }
+func (c *cache[V]) close() {
+	if c != nil {
+		c.c.Close()
+	}
+}

@@ -15,13 +15,28 @@ func (a *Authorizer) Apply(ch Change) {
 		a.keys.purge(ch.Key)
 	case ChangeSeat:
 		a.seats.purge(seatKey(ch.Tenant, ch.Key))
+		a.groups.purge(ch.Tenant)
+		// IdP tokens hold the seats their groups resolved to.
+		a.tokens.purgeAll()
 	case ChangeSpace:
 		// Spaces are not cached: grants name them and checks read grants.
+	case ChangeSigningKey:
+		a.signingKeys.purge(ch.Key)
+		a.tokens.purgeAll()
+	case ChangeIssuer:
+		a.tokens.purgeAll()
+		if x, ok := a.external.(interface{ Apply(Change) }); ok {
+			x.Apply(ch)
+		}
 	default:
 		// A tenant change, or a kind this version does not know: forget
 		// everything rather than risk keeping something stale.
-		a.keys.purgeAll()
-		a.seats.purgeAll()
+		for _, c := range []interface{ purgeAll() }{a.keys, a.seats, a.signingKeys, a.groups, a.tokens} {
+			c.purgeAll()
+		}
+		if x, ok := a.external.(interface{ Apply(Change) }); ok {
+			x.Apply(ch)
+		}
 	}
 }
 

@@ -8,8 +8,10 @@ const (
 	HeaderAuthorization = "authorization"
 )
 
-// maxAuthorizationLen caps the Authorization header before it is parsed.
-const maxAuthorizationLen = 16 << 10
+// maxAuthorizationLen caps the Authorization header before it is parsed:
+// room for an IdP token with a few hundred groups, far below Envoy's 60 KiB
+// header limit.
+const maxAuthorizationLen = 32 << 10
 
 type credKind uint8
 

@@ -17,9 +17,10 @@ const (
 
 // Reasons for a 400: the request cannot be decided as sent.
 const (
-	ReasonPathInvalid  Reason = "path_invalid"  // ambiguous or malformed path
-	ReasonSpaceMissing Reason = "space_missing" // the route takes the space from a header that is absent
-	ReasonSpaceInvalid Reason = "space_invalid" // the space is not a valid space name
+	ReasonRequestInvalid Reason = "request_invalid" // the proxy sent no HTTP request attributes
+	ReasonPathInvalid    Reason = "path_invalid"    // ambiguous or malformed path
+	ReasonSpaceMissing   Reason = "space_missing"   // the route takes the space from a header that is absent
+	ReasonSpaceInvalid   Reason = "space_invalid"   // the space is not a valid space name
 )
 
 // Reasons for a 401: no usable credential.
@@ -30,7 +31,14 @@ const (
 	ReasonAPIKeyExpired         Reason = "apikey_expired"         // the key's expiry has passed
 	ReasonAPIKeyRevoked         Reason = "apikey_revoked"         // the key was revoked
 	ReasonBearerMalformed       Reason = "bearer_malformed"       // Authorization is not "Bearer <token>"
-	ReasonUnsupportedCredential Reason = "unsupported_credential" // a credential usher cannot check (another scheme, a JWT before JWT support)
+	ReasonUnsupportedCredential Reason = "unsupported_credential" // a credential usher cannot check (another Authorization scheme)
+	ReasonTokenMalformed        Reason = "token_malformed"        // not a compact JWS of JSON objects, too long, or a repeated or case-variant name
+	ReasonTokenInvalid          Reason = "token_invalid"          // bad signature, algorithm not allowed, unknown or retired key, wrong typ
+	ReasonTokenExpired          Reason = "token_expired"          // exp has passed (with leeway)
+	ReasonTokenNotYetValid      Reason = "token_not_yet_valid"    // nbf or iat in the future (with leeway)
+	ReasonTokenClaimsInvalid    Reason = "token_claims_invalid"   // wrong iss or aud, exp missing, tenant mismatch, lifetime too long
+	ReasonTokenRevoked          Reason = "token_revoked"          // signed with a revoked key
+	ReasonIssuerUnknown         Reason = "issuer_unknown"         // no tenant trusts the token's issuer (for this audience)
 )
 
 // Reasons for a 403: a valid identity without the permission, or no route.
@@ -41,12 +49,26 @@ const (
 
 // Reasons for a 5xx: usher could not decide, so it denies.
 const (
-	ReasonStoreUnavailable Reason = "store_unavailable" // the store failed and nothing usable was cached
-	ReasonTimeout          Reason = "timeout"           // the per-Check deadline passed
-	ReasonCanceled         Reason = "canceled"          // the caller went away
-	ReasonConfigInvalid    Reason = "config_invalid"    // a route's context extensions make no sense
-	ReasonInternal         Reason = "internal"          // a bug: an unexpected error or panic
+	ReasonStoreUnavailable  Reason = "store_unavailable"  // the store failed and nothing usable was cached
+	ReasonIssuerUnavailable Reason = "issuer_unavailable" // an IdP's discovery or keys could not be fetched, and none was cached
+	ReasonTimeout           Reason = "timeout"            // the per-Check deadline passed
+	ReasonCanceled          Reason = "canceled"           // the caller went away
+	ReasonConfigInvalid     Reason = "config_invalid"     // a route's context extensions make no sense
+	ReasonInternal          Reason = "internal"           // a bug: an unexpected error or panic
 )
+
+// Reasons lists every reason code, for documentation and metrics.
+var Reasons = []Reason{
+	ReasonAllowed, ReasonPublic,
+	ReasonRequestInvalid, ReasonPathInvalid, ReasonSpaceMissing, ReasonSpaceInvalid,
+	ReasonCredentialMissing, ReasonAPIKeyMalformed, ReasonAPIKeyInvalid, ReasonAPIKeyExpired, ReasonAPIKeyRevoked,
+	ReasonBearerMalformed, ReasonUnsupportedCredential,
+	ReasonTokenMalformed, ReasonTokenInvalid, ReasonTokenExpired, ReasonTokenNotYetValid, ReasonTokenClaimsInvalid,
+	ReasonTokenRevoked, ReasonIssuerUnknown,
+	ReasonPermissionDenied, ReasonNoRoute,
+	ReasonConfigInvalid, ReasonInternal,
+	ReasonStoreUnavailable, ReasonIssuerUnavailable, ReasonTimeout, ReasonCanceled,
+}
 
 // AuthMethod says which credential authenticated a request.
 type AuthMethod string
@@ -94,7 +116,7 @@ type Decision struct {
 }
 
 // Allowed reports whether the request may proceed.
-func (d *Decision) Allowed() bool { return d.Status == 200 }
+func (d Decision) Allowed() bool { return d.Status == 200 }
 
 // LogValue makes a decision log as a group of its facts; no secret is part
 // of a decision.
@@ -126,11 +148,11 @@ func StatusFor(r Reason) int {
 	switch r {
 	case ReasonAllowed, ReasonPublic:
 		return 200
-	case ReasonPathInvalid, ReasonSpaceMissing, ReasonSpaceInvalid:
+	case ReasonRequestInvalid, ReasonPathInvalid, ReasonSpaceMissing, ReasonSpaceInvalid:
 		return 400
 	case ReasonPermissionDenied, ReasonNoRoute:
 		return 403
-	case ReasonStoreUnavailable, ReasonTimeout, ReasonCanceled:
+	case ReasonStoreUnavailable, ReasonIssuerUnavailable, ReasonTimeout, ReasonCanceled:
 		return 503
 	case ReasonConfigInvalid, ReasonInternal:
 		return 500

@@ -62,6 +62,11 @@ const (
 	ChangeSeat   ChangeKind = "seat"
 	ChangeSpace  ChangeKind = "space"
 	ChangeTenant ChangeKind = "tenant"
+	// ChangeSigningKey: a tenant's keyring changed (Key is the kid).
+	ChangeSigningKey ChangeKind = "signing_key"
+	// ChangeIssuer: the IdP issuers a tenant trusts changed (Key is the
+	// issuer URL).
+	ChangeIssuer ChangeKind = "issuer"
 )
 
 // KeyLookup finds an API key by its id. It returns an error wrapping

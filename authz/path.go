@@ -19,25 +19,28 @@ var (
 	errPathBack     = errors.New("path holds a backslash")
 	errPathParam    = errors.New("path holds a ';' parameter")
 	errPathFragment = errors.New("path holds a '#' fragment")
+	errPathDot      = errors.New("path holds a '.' or '..' segment")
 )
 
 // NormalizePath returns the path that rules are matched against, or an error
 // when the path is ambiguous: different upstreams would read it as different
 // resources.
 //
-// It does what Envoy's normalize_path and merge_slashes do, so that a rule
-// sees the path the upstream will serve:
+// It normalises only what cannot change which resource an upstream serves,
+// the way Envoy's normalize_path and merge_slashes do:
 //   - the query is cut off at the first '?';
 //   - percent escapes of unreserved characters (RFC 3986 §2.3) are decoded,
 //     other escapes are kept with upper-case hex;
-//   - "." and ".." segments are removed (RFC 3986 §5.2.4), never climbing
-//     above the root;
 //   - runs of '/' are merged.
 //
-// It rejects what cannot be normalised safely: control characters and %00,
-// a raw or encoded backslash, an encoded slash (%2F), ';' path parameters
-// (which Java servers strip, so "/a/..;/b" would reach "/b") also when
-// encoded, a '#', malformed escapes, and paths over [MaxPathLen].
+// It rejects what upstreams disagree on: "." and ".." segments, also when
+// encoded (an upstream that does not resolve them routes "/admin/.." to its
+// admin handler, one that does to "/"), control characters and %00, a raw
+// or encoded backslash, an encoded slash (%2F), ';' path parameters (Java
+// servers strip them, so "/a/..;/b" reaches "/b") also when encoded, a '#',
+// malformed escapes, and paths over [MaxPathLen]. Envoy configured with
+// normalize_path never sends dot segments, so rejecting them costs nothing
+// there.
 //
 // A path that is already normal is returned without allocating.
 func NormalizePath(raw string) (string, error) {
@@ -84,10 +87,11 @@ func NormalizePath(raw string) (string, error) {
 			}
 			i += 2
 		case c == '/':
-			// "//", "/./" and "/../" (also at the end) need rewriting.
 			rest := p[i+1:]
-			if strings.HasPrefix(rest, "/") || rest == "." || rest == ".." ||
-				strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, "../") {
+			if rest == "." || rest == ".." || strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, "../") {
+				return "", errPathDot
+			}
+			if strings.HasPrefix(rest, "/") {
 				clean = false
 			}
 		}
@@ -95,14 +99,15 @@ func NormalizePath(raw string) (string, error) {
 	if clean {
 		return p, nil
 	}
-	return rewritePath(p), nil
+	return rewritePath(p)
 }
 
-// rewritePath decodes escapes and removes dot segments and empty segments
-// from a path that NormalizePath has already validated.
-func rewritePath(p string) string {
-	segs := make([]string, 0, 8)
-	trailing := false
+// rewritePath decodes escapes and merges slashes in a path that
+// NormalizePath has already validated, rejecting segments that decode to
+// "." or "..".
+func rewritePath(p string) (string, error) {
+	var b strings.Builder
+	b.Grow(len(p))
 	for start := 1; start <= len(p); {
 		end := strings.IndexByte(p[start:], '/')
 		if end < 0 {
@@ -111,31 +116,24 @@ func rewritePath(p string) string {
 			end += start
 		}
 		seg := decodeSegment(p[start:end])
-		last := end == len(p)
 		switch seg {
-		case "", ".":
-			trailing = last
-		case "..":
-			if len(segs) > 0 {
-				segs = segs[:len(segs)-1]
+		case ".", "..":
+			return "", errPathDot
+		case "":
+			// An empty segment: merged, except that a trailing slash stays.
+			if end == len(p) && b.Len() > 0 {
+				b.WriteByte('/')
 			}
-			trailing = last
 		default:
-			segs = append(segs, seg)
-			trailing = false
+			b.WriteByte('/')
+			b.WriteString(seg)
 		}
 		start = end + 1
 	}
-	var b strings.Builder
-	b.Grow(len(p))
-	for _, s := range segs {
-		b.WriteByte('/')
-		b.WriteString(s)
+	if b.Len() == 0 {
+		return "/", nil
 	}
-	if trailing || len(segs) == 0 {
-		b.WriteByte('/')
-	}
-	return b.String()
+	return b.String(), nil
 }
 
 // decodeSegment decodes escapes of unreserved characters and upper-cases

@@ -46,3 +46,15 @@ func normalizeHost(host string) string {
 	}
 	return host
 }
+
+// upperMethod upper-cases an HTTP method: methods are case-sensitive, but an
+// upstream that accepts "post" as POST must not slip past a POST rule. It
+// allocates only for a method with lower-case letters.
+func upperMethod(m string) string {
+	for i := 0; i < len(m); i++ {
+		if c := m[i]; c >= 'a' && c <= 'z' {
+			return strings.ToUpper(m)
+		}
+	}
+	return m
+}

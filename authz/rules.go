@@ -113,6 +113,13 @@ func ParseRules(name string, data []byte) (*Rules, error) {
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	// A second document would otherwise be ignored without a word.
+	switch err := dec.Decode(new(yaml.Node)); {
+	case err == nil:
+		return nil, fmt.Errorf("%s: holds more than one YAML document", name)
+	case !errors.Is(err, io.EOF):
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s: %s", name, field, fmt.Sprintf(format, args...)))
@@ -154,11 +161,12 @@ func compileRule(rf ruleFile) (rule, []problem) {
 
 	if rf.Host != "" {
 		h := strings.ToLower(rf.Host)
+		pattern := h // ".x.test" without "*" is no host name
 		if strings.HasPrefix(h, "*.") {
 			r.wildcard = true
-			h = h[1:]
+			h, pattern = h[1:], h[2:]
 		}
-		if !validHostPattern(strings.TrimPrefix(h, ".")) {
+		if !validHostPattern(pattern) {
 			bad("host", "%q is not a host name (use api.example.test or *.example.test, no port)", rf.Host)
 		}
 		r.host = h
@@ -170,6 +178,12 @@ func compileRule(rf ruleFile) (rule, []problem) {
 			continue
 		}
 		r.methods = append(r.methods, strings.ToUpper(m))
+	}
+	// Upstreams answer HEAD with their GET handler (Go's net/http, most
+	// frameworks), so a GET rule covers HEAD: otherwise HEAD would fall
+	// through to a later, perhaps weaker, rule.
+	if contains(r.methods, "GET") && !contains(r.methods, "HEAD") {
+		r.methods = append(r.methods, "HEAD")
 	}
 
 	params := map[string]bool{}

@@ -1,0 +1,215 @@
+package authz_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/usher-dev/usher/authz"
+	"github.com/usher-dev/usher/idp"
+	"github.com/usher-dev/usher/internal/testidp"
+	"github.com/usher-dev/usher/store"
+)
+
+// noopDecider answers allow without deciding: the baseline that shows what
+// the decision itself costs.
+type noopDecider struct{}
+
+func (noopDecider) Check(context.Context, *authz.Request) authz.Decision {
+	return authz.Decision{Status: 200, Reason: authz.ReasonPublic}
+}
+
+type decider interface {
+	Check(context.Context, *authz.Request) authz.Decision
+}
+
+// envoyLikeRequest is shaped as Envoy's CheckRequest headers arrive.
+func envoyLikeRequest(key string) *authz.Request {
+	return &authz.Request{
+		Method: "GET",
+		Host:   "api.example.test",
+		Path:   "/spaces/proj1/datasets/42?page=2",
+		Headers: map[string]string{
+			":authority": "api.example.test", ":method": "GET", ":path": "/spaces/proj1/datasets/42?page=2", ":scheme": "https",
+			"accept": "application/json", "user-agent": "curl/8.5.0", "x-request-id": "4b1c2a8e-6f5d-4e3b-9a7c-2d1e0f9b8a76",
+			"x-forwarded-proto": "https", "x-envoy-expected-rq-timeout-ms": "15000", "x-api-key": key,
+		},
+	}
+}
+
+// BenchmarkCheck decides one request per iteration, each credential beside
+// the noop baseline (a decider that answers without deciding):
+//
+//	apikey-cached       an API key, its record and seat cached
+//	jwt-cached          usher's HS256 token, verified before
+//	jwt-cold            usher's HS256 token never seen (keyring cached)
+//	idp-jwt-cached/ALG  an IdP's RS256 or ES256 token, verified before
+//	idp-jwt-cold/ALG    an IdP's token never seen (discovery and keys cached)
+//
+// Cold tokens come from a pool purged between passes, outside the timer.
+//
+//	go test ./authz -run '^$' -bench BenchmarkCheck -count 10 | benchstat -
+func BenchmarkCheck(b *testing.B) {
+	w := newWorld(b)
+	keys := w.keyring(b)
+	x := newIdPWorld(b, w)
+	now := w.clock.Now()
+	jwtReq := func(tok string) *authz.Request {
+		r := envoyLikeRequest("")
+		delete(r.Headers, "x-api-key")
+		r.Headers["authorization"] = "Bearer " + tok
+		return r
+	}
+	perm := map[string]string{"proj1": "editors"}
+	usherPool := make([]*authz.Request, 256)
+	for i := range usherPool {
+		usherPool[i] = jwtReq(mintFor(b, keys["acme"], now, fmt.Sprintf("user-%d", i), perm))
+	}
+	cached := []struct {
+		name string
+		d    decider
+		r    *authz.Request
+	}{
+		{"noop", noopDecider{}, envoyLikeRequest(w.keys["acme/ci"])},
+		{"apikey-cached", w.a, envoyLikeRequest(w.keys["acme/ci"])},
+		{"jwt-cached", w.a, usherPool[0]},
+		{"idp-jwt-cached/RS256", w.a, jwtReq(x.sign(b, x.rsa, "user-0"))},
+		{"idp-jwt-cached/ES256", w.a, jwtReq(x.sign(b, x.ec, "user-0"))},
+	}
+	for _, bc := range cached {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx := b.Context()
+			if d := bc.d.Check(ctx, bc.r); !d.Allowed() {
+				b.Fatalf("denied: %s", d.Reason)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				bc.d.Check(ctx, bc.r)
+			}
+		})
+	}
+	cold := []struct {
+		name string
+		pool []*authz.Request
+	}{
+		{"jwt-cold", usherPool},
+		{"idp-jwt-cold/RS256", x.pool(b, x.rsa, jwtReq, 64)},
+		{"idp-jwt-cold/ES256", x.pool(b, x.ec, jwtReq, 256)},
+	}
+	for _, bc := range cold {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx := b.Context()
+			purge := func() { w.a.Apply(authz.Change{Kind: authz.ChangeIssuer}) }
+			purge()
+			if d := w.a.Check(ctx, bc.pool[0]); !d.Allowed() {
+				b.Fatalf("denied: %s", d.Reason)
+			}
+			purge()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if i == len(bc.pool) {
+					b.StopTimer()
+					purge()
+					i = 0
+					b.StartTimer()
+				}
+				w.a.Check(ctx, bc.pool[i])
+				i++
+			}
+		})
+	}
+}
+
+func mintFor(t testing.TB, key authz.SigningKey, now time.Time, sub string, perm map[string]string) string {
+	t.Helper()
+	tok, err := authz.MintAccessToken(authz.DefaultTokenConfig(), key, authz.AccessClaims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: sub}, HashPerm: perm,
+	}, now, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// idpWorld is a tenant trusting an IdP served over loopback HTTP, wired
+// into a world's authorizer.
+type idpWorld struct {
+	p       *testidp.Provider
+	rsa, ec testidp.Key
+	now     time.Time
+}
+
+func newIdPWorld(t testing.TB, w *world) *idpWorld {
+	t.Helper()
+	x := &idpWorld{rsa: testidp.NewRSAKey(t, "rsa-1"), ec: testidp.NewECKey(t, "ec-1"), now: w.clock.Now()}
+	x.p = testidp.Start(t, x.rsa, x.ec)
+	if _, err := w.st.AddIssuer(t.Context(), store.Issuer{Tenant: "acme", Issuer: x.p.URL, Audience: "api://usher", GroupsClaim: "groups"}); err != nil {
+		t.Fatal(err)
+	}
+	st := w.st.Store
+	v := idp.New(idp.Config{Now: w.clock.Now, Lookup: idp.LookupFunc(func(ctx context.Context, iss string) ([]idp.Trust, error) {
+		is, err := st.IssuerTrusts(ctx, iss)
+		out := make([]idp.Trust, len(is))
+		for i, t := range is {
+			out[i] = idp.Trust{Tenant: t.Tenant, Issuer: t.Issuer, Audience: t.Audience, GroupsClaim: t.GroupsClaim}
+		}
+		return out, err
+	})})
+	rules, err := authz.ParseRules("test", []byte(testRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := authz.New(authz.Config{Rules: rules, Keys: st, Seats: st, SigningKeys: st, External: v, SeatLister: st,
+		Cache: authz.DefaultCacheConfig(), Now: w.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.a.Close()
+	w.a = a
+	t.Cleanup(a.Close)
+	return x
+}
+
+func (x *idpWorld) sign(t testing.TB, k testidp.Key, sub string) string {
+	t.Helper()
+	c := x.p.Claims(sub, "api://usher", x.now)
+	c["groups"] = []string{"editors"}
+	return testidp.Sign(t, k, c, nil)
+}
+
+func (x *idpWorld) pool(t testing.TB, k testidp.Key, req func(string) *authz.Request, n int) []*authz.Request {
+	t.Helper()
+	out := make([]*authz.Request, n)
+	for i := range out {
+		out[i] = req(x.sign(t, k, fmt.Sprintf("user-%d", i)))
+	}
+	return out
+}
+
+// TestCheckCachedAllocations guards the hot path's allocations: a cached
+// decision stays within 10 (the budget), for an API key and for
+// usher's own token.
+func TestCheckCachedAllocations(t *testing.T) {
+	w := newWorld(t)
+	key := w.keyring(t)["acme"]
+	tok := envoyLikeRequest("")
+	delete(tok.Headers, "x-api-key")
+	tok.Headers["authorization"] = "Bearer " + mintFor(t, key, w.clock.Now(), "alice", map[string]string{"proj1": "editors"})
+	for name, r := range map[string]*authz.Request{"api key": envoyLikeRequest(w.keys["acme/ci"]), "usher token": tok} {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			if d := w.a.Check(ctx, r); !d.Allowed() {
+				t.Fatalf("denied: %s", d.Reason)
+			}
+			allocs := testing.AllocsPerRun(1000, func() { w.a.Check(ctx, r) })
+			if allocs > 10 {
+				t.Errorf("cached decision: %.1f allocations, want at most 10", allocs)
+			}
+			t.Logf("cached decision: %.1f allocations", allocs)
+		})
+	}
+}
