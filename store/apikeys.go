@@ -47,30 +47,54 @@ func (k APIKey) State(now time.Time) string {
 	return "active"
 }
 
+// apiKeyDoc is written once. Its only later change is revoked_at: on
+// FerretDB concurrent updates of one document can undo each other, so
+// nothing else writes to it. Rotation inserts the successor, which names
+// its predecessor (rotated_from, unique: exactly one successor) and when
+// the predecessor ends; last use lives in api_key_usage.
 type apiKeyDoc struct {
-	ID           string     `bson:"_id"`
-	Tenant       string     `bson:"tenant"`
-	Name         string     `bson:"name"`
-	Owner        string     `bson:"owner,omitempty"`
-	Seats        []string   `bson:"seats"`
-	Hash         string     `bson:"hash"` // hex SHA-256 of the whole key
-	CreatedAt    time.Time  `bson:"created_at"`
-	ExpiresAt    time.Time  `bson:"expires_at"`
-	RevokedAt    *time.Time `bson:"revoked_at,omitempty"`
-	LastUsed     *time.Time `bson:"last_used_at,omitempty"`
-	SupersededBy string     `bson:"superseded_by,omitempty"`
+	ID          string     `bson:"_id"`
+	Tenant      string     `bson:"tenant"`
+	Name        string     `bson:"name"`
+	Owner       string     `bson:"owner,omitempty"`
+	Seats       []string   `bson:"seats"`
+	Hash        string     `bson:"hash"` // hex SHA-256 of the whole key
+	CreatedAt   time.Time  `bson:"created_at"`
+	ExpiresAt   time.Time  `bson:"expires_at"`
+	RevokedAt   *time.Time `bson:"revoked_at,omitempty"`
+	RotatedFrom string     `bson:"rotated_from,omitempty"`
+	// PreviousEndsAt is when the predecessor stops working: the end of
+	// the grace period. PreviousRevoked says it was revoked at rotation
+	// (no grace).
+	PreviousEndsAt  *time.Time `bson:"previous_ends_at,omitempty"`
+	PreviousRevoked bool       `bson:"previous_revoked,omitempty"`
 }
 
-func (d apiKeyDoc) key() (APIKey, error) {
+type usageDoc struct {
+	ID       string    `bson:"_id"`
+	LastUsed time.Time `bson:"last_used_at"`
+}
+
+// key returns the stored key as its successor (if any) leaves it.
+func (d apiKeyDoc) key(successor *apiKeyDoc) (APIKey, error) {
 	h, err := authz.ParseKeyHash(d.Hash)
 	if err != nil {
 		return APIKey{}, fmt.Errorf("api key %s: stored %w", d.ID, err)
 	}
-	return APIKey{
+	k := APIKey{
 		ID: d.ID, Tenant: d.Tenant, Name: d.Name, Owner: d.Owner, Seats: d.Seats, Hash: h,
-		CreatedAt: d.CreatedAt.UTC(), ExpiresAt: d.ExpiresAt.UTC(),
-		RevokedAt: timeVal(d.RevokedAt), LastUsed: timeVal(d.LastUsed), SupersededBy: d.SupersededBy,
-	}, nil
+		CreatedAt: d.CreatedAt.UTC(), ExpiresAt: d.ExpiresAt.UTC(), RevokedAt: timeVal(d.RevokedAt),
+	}
+	if successor != nil {
+		k.SupersededBy = successor.ID
+		if successor.PreviousRevoked && (k.RevokedAt.IsZero() || successor.CreatedAt.Before(k.RevokedAt)) {
+			k.RevokedAt = successor.CreatedAt.UTC()
+		}
+		if end := timeVal(successor.PreviousEndsAt); !end.IsZero() && end.Before(k.ExpiresAt) {
+			k.ExpiresAt = end
+		}
+	}
+	return k, nil
 }
 
 // CreateAPIKey stores a new key. Its tenant and seats must exist, its
@@ -84,7 +108,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k APIKey) (APIKey, error) {
 	if err := s.checkKeyRefs(ctx, k); err != nil {
 		return APIKey{}, err
 	}
-	if err := s.checkNameFree(ctx, k.Tenant, k.Name, now); err != nil {
+	if err := s.claimName(ctx, k.Tenant, k.Name, k.ID, now); err != nil {
 		return APIKey{}, err
 	}
 	return s.insertKey(ctx, k, now)
@@ -103,7 +127,7 @@ func (s *Store) insertKey(ctx context.Context, k APIKey, now time.Time) (APIKey,
 	if err := s.appendChange(ctx, authz.ChangeAPIKey, k.Tenant, k.ID); err != nil {
 		return APIKey{}, err
 	}
-	return d.key()
+	return d.key(nil)
 }
 
 func validateKey(k APIKey, now time.Time) error {
@@ -128,7 +152,7 @@ func validateKey(k APIKey, now time.Time) error {
 	switch {
 	case !k.ExpiresAt.After(now):
 		errs = append(errs, errors.New("expiry: must be in the future"))
-	case k.ExpiresAt.Sub(now) > MaxKeyLifetime+time.Minute:
+	case k.ExpiresAt.Sub(now) > MaxKeyLifetime:
 		errs = append(errs, fmt.Errorf("expiry: at most %s (one year) from now", "8760h"))
 	}
 	return errors.Join(errs...)
@@ -146,23 +170,88 @@ func (s *Store) checkKeyRefs(ctx context.Context, k APIKey) error {
 	return nil
 }
 
-func (s *Store) checkNameFree(ctx context.Context, tenant, name string, now time.Time) error {
-	keys, err := s.keysNamed(ctx, tenant, name)
+// nameDoc claims a key name in a tenant for the key that holds it. A name
+// is free again once no key of that name is usable; taking it over then
+// deletes the old claim by its holder and inserts a new one, and each step
+// has exactly one winner among concurrent creators (a DeleteOne that
+// deleted, an insert under the unique _id).
+type nameDoc struct {
+	ID        string    `bson:"_id"` // tenant/name
+	KeyID     string    `bson:"key_id"`
+	CreatedAt time.Time `bson:"created_at"`
+}
+
+// nameClaimPatience is how long a claim whose key was never stored (its
+// creator died between the two inserts) blocks the name.
+const nameClaimPatience = time.Minute
+
+func (s *Store) claimName(ctx context.Context, tenant, name, keyID string, now time.Time) error {
+	taken := func(holder string) error {
+		return fmt.Errorf("api key named %s in tenant %s (id %s): %w; rotate or revoke it, or choose another name", name, tenant, holder, ErrExists)
+	}
+	inUse := func() (string, error) {
+		keys, err := s.keysNamed(ctx, tenant, name)
+		if err != nil {
+			return "", err
+		}
+		for _, k := range keys {
+			if k.State(now) == "active" {
+				return k.ID, nil
+			}
+		}
+		return "", nil
+	}
+	if holder, err := inUse(); err != nil || holder != "" {
+		return firstErr(err, taken(holder))
+	}
+	id := tenant + "/" + name
+	col := s.db.Collection(colKeyNames)
+	var cur nameDoc
+	switch err := col.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&cur); {
+	case err == nil:
+		_, herr := s.keyWithSuccessor(ctx, cur.KeyID)
+		switch {
+		case errors.Is(herr, ErrNotFound) && now.Sub(cur.CreatedAt) < nameClaimPatience:
+			return taken(cur.KeyID + ", being created")
+		case herr != nil && !errors.Is(herr, ErrNotFound):
+			return herr
+		}
+		// Read after the claim: a key stored by the claim's holder since
+		// the first look counts.
+		if holder, err := inUse(); err != nil || holder != "" {
+			return firstErr(err, taken(holder))
+		}
+		res, err := col.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "key_id", Value: cur.KeyID}})
+		if err != nil {
+			return fmt.Errorf("claim key name %s: %w", name, err)
+		}
+		if res.DeletedCount != 1 {
+			return taken("another being created now")
+		}
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return fmt.Errorf("claim key name %s: %w", name, err)
+	}
+	if _, err := col.InsertOne(ctx, nameDoc{ID: id, KeyID: keyID, CreatedAt: ms(now)}); err != nil {
+		if mongo.IsDuplicateKeyError(err) {
+			return taken("another being created now")
+		}
+		return fmt.Errorf("claim key name %s: %w", name, err)
+	}
+	return nil
+}
+
+// firstErr returns err if it is set, else alt.
+func firstErr(err, alt error) error {
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
-		if k.State(now) == "active" {
-			return fmt.Errorf("api key named %s in tenant %s (id %s): %w; rotate or revoke it, or choose another name", name, tenant, k.ID, ErrExists)
-		}
-	}
-	return nil
+	return alt
 }
 
 // APIKey returns what a decision needs of a key, or ErrNotFound. It
 // implements authz.KeyLookup.
 func (s *Store) APIKey(ctx context.Context, id string) (authz.APIKey, error) {
-	k, err := s.APIKeyRecord(ctx, id)
+	k, err := s.keyWithSuccessor(ctx, id)
 	if err != nil {
 		return authz.APIKey{}, err
 	}
@@ -170,35 +259,92 @@ func (s *Store) APIKey(ctx context.Context, id string) (authz.APIKey, error) {
 		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt}, nil
 }
 
-// APIKeyRecord returns a stored key or ErrNotFound.
-func (s *Store) APIKeyRecord(ctx context.Context, id string) (APIKey, error) {
+// keyWithSuccessor reads a key and the successor that ends it, if any.
+func (s *Store) keyWithSuccessor(ctx context.Context, id string) (APIKey, error) {
 	var d apiKeyDoc
 	if err := s.db.Collection(colAPIKeys).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
 		return APIKey{}, notFound(err, "api key "+id)
 	}
-	return d.key()
+	var succ apiKeyDoc
+	err := s.db.Collection(colAPIKeys).FindOne(ctx, bson.D{{Key: "rotated_from", Value: id}}).Decode(&succ)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return d.key(nil)
+	case err != nil:
+		return APIKey{}, fmt.Errorf("api key %s: %w", id, err)
+	}
+	return d.key(&succ)
+}
+
+// APIKeyRecord returns a stored key, with its last use, or ErrNotFound.
+func (s *Store) APIKeyRecord(ctx context.Context, id string) (APIKey, error) {
+	k, err := s.keyWithSuccessor(ctx, id)
+	if err != nil {
+		return APIKey{}, err
+	}
+	used, err := s.lastUsed(ctx, []string{id})
+	if err != nil {
+		return APIKey{}, err
+	}
+	k.LastUsed = used[id]
+	return k, nil
+}
+
+func (s *Store) lastUsed(ctx context.Context, ids []string) (map[string]time.Time, error) {
+	var docs []usageDoc
+	if err := s.findAll(ctx, colUsage, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, &docs); err != nil {
+		return nil, fmt.Errorf("read api key use: %w", err)
+	}
+	out := make(map[string]time.Time, len(docs))
+	for _, d := range docs {
+		out[d.ID] = d.LastUsed.UTC()
+	}
+	return out, nil
 }
 
 // APIKeys lists a tenant's keys, by id.
 func (s *Store) APIKeys(ctx context.Context, tenant string) ([]APIKey, error) {
-	return s.findKeys(ctx, bson.D{{Key: "tenant", Value: tenant}})
+	return s.findKeys(ctx, bson.D{{Key: "tenant", Value: tenant}}, tenant)
 }
 
 func (s *Store) keysNamed(ctx context.Context, tenant, name string) ([]APIKey, error) {
-	return s.findKeys(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "name", Value: name}})
+	return s.findKeys(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "name", Value: name}}, tenant)
 }
 
-func (s *Store) findKeys(ctx context.Context, filter bson.D) ([]APIKey, error) {
+// findKeys lists the keys matching filter, with what their successors
+// (always of the same tenant) and usage say.
+func (s *Store) findKeys(ctx context.Context, filter bson.D, tenant string) ([]APIKey, error) {
 	var docs []apiKeyDoc
 	if err := s.findAll(ctx, colAPIKeys, filter, &docs); err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}
+	if len(docs) == 0 {
+		return []APIKey{}, nil
+	}
+	ids := make([]string, len(docs))
+	for i, d := range docs {
+		ids[i] = d.ID
+	}
+	var succs []apiKeyDoc
+	if err := s.findAll(ctx, colAPIKeys, bson.D{{Key: "tenant", Value: tenant},
+		{Key: "rotated_from", Value: bson.D{{Key: "$in", Value: ids}}}}, &succs); err != nil {
+		return nil, fmt.Errorf("list api keys: %w", err)
+	}
+	successor := make(map[string]*apiKeyDoc, len(succs))
+	for i := range succs {
+		successor[succs[i].RotatedFrom] = &succs[i]
+	}
+	used, err := s.lastUsed(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]APIKey, 0, len(docs))
 	for _, d := range docs {
-		k, err := d.key()
+		k, err := d.key(successor[d.ID])
 		if err != nil {
 			return nil, err
 		}
+		k.LastUsed = used[d.ID]
 		out = append(out, k)
 	}
 	return out, nil
@@ -226,7 +372,8 @@ func (s *Store) ResolveAPIKeys(ctx context.Context, tenant, ref string) ([]APIKe
 }
 
 // RevokeAPIKey revokes a key at once. Revoking a revoked key keeps its
-// first revocation time.
+// first revocation time. revoked_at is the only field ever updated on a
+// key, so no concurrent write can undo it.
 func (s *Store) RevokeAPIKey(ctx context.Context, tenant, id string) (APIKey, error) {
 	now := ms(s.now())
 	_, err := s.db.Collection(colAPIKeys).UpdateOne(ctx,
@@ -245,51 +392,69 @@ func (s *Store) RevokeAPIKey(ctx context.Context, tenant, id string) (APIKey, er
 	return k, nil
 }
 
-// RotateAPIKey stores next as the successor of the key old and ends old
-// after grace: its expiry moves to now+grace (never later than it was), or
-// it is revoked at once when grace is zero. next takes old's tenant, name,
-// owner and seats.
+// RotateAPIKey stores next as the successor of the key old names (by id
+// and tenant; its state is read from the store, not from the copy) and
+// ends that key after grace: at now+grace (never later than its own
+// expiry), or at once, as a revocation, when grace is zero. next takes
+// the old key's tenant, name, owner and seats. A key has at most one
+// successor: of concurrent rotations exactly one wins, because the
+// successor's insert claims the predecessor under a unique index.
 func (s *Store) RotateAPIKey(ctx context.Context, old APIKey, next APIKey, grace time.Duration) (APIKey, APIKey, error) {
 	now := s.now()
-	if old.State(now) != "active" {
-		return APIKey{}, APIKey{}, fmt.Errorf("api key %s is %s; only an active key can be rotated", old.ID, old.State(now))
-	}
-	if old.SupersededBy != "" {
-		return APIKey{}, APIKey{}, fmt.Errorf("api key %s was already rotated to %s; rotate that one", old.ID, old.SupersededBy)
-	}
 	if grace < 0 || grace > MaxKeyLifetime {
 		return APIKey{}, APIKey{}, errors.New("grace: must be between 0 and one year")
 	}
-	next.Tenant, next.Name, next.Owner, next.Seats = old.Tenant, old.Name, old.Owner, old.Seats
+	cur, err := s.keyWithSuccessor(ctx, old.ID)
+	if err != nil || cur.Tenant != old.Tenant {
+		return APIKey{}, APIKey{}, fmt.Errorf("api key %s in tenant %s: %w", old.ID, old.Tenant, ErrNotFound)
+	}
+	if cur.SupersededBy != "" {
+		return APIKey{}, APIKey{}, fmt.Errorf("api key %s was already rotated to %s; rotate that one", cur.ID, cur.SupersededBy)
+	}
+	if st := cur.State(now); st != "active" {
+		return APIKey{}, APIKey{}, fmt.Errorf("api key %s is %s; only an active key can be rotated", cur.ID, st)
+	}
+	next.Tenant, next.Name, next.Owner, next.Seats = cur.Tenant, cur.Name, cur.Owner, cur.Seats
 	if err := validateKey(next, now); err != nil {
 		return APIKey{}, APIKey{}, err
 	}
 	if err := s.checkKeyRefs(ctx, next); err != nil {
 		return APIKey{}, APIKey{}, err
 	}
-	created, err := s.insertKey(ctx, next, now)
+	seats := slices.Clone(next.Seats)
+	slices.Sort(seats)
+	d := apiKeyDoc{
+		ID: next.ID, Tenant: next.Tenant, Name: next.Name, Owner: next.Owner, Seats: slices.Compact(seats),
+		Hash: next.Hash.String(), CreatedAt: ms(now), ExpiresAt: ms(next.ExpiresAt), RotatedFrom: cur.ID,
+	}
+	if grace == 0 {
+		d.PreviousRevoked = true
+	} else {
+		end := ms(now.Add(grace))
+		d.PreviousEndsAt = &end
+	}
+	if _, err := s.db.Collection(colAPIKeys).InsertOne(ctx, d); err != nil {
+		if mongo.IsDuplicateKeyError(err) {
+			return APIKey{}, APIKey{}, fmt.Errorf("api key %s was rotated by someone else meanwhile, or id %s is taken; list the keys and try again: %w", cur.ID, next.ID, ErrExists)
+		}
+		return APIKey{}, APIKey{}, fmt.Errorf("create api key %s: %w", next.ID, err)
+	}
+	for _, id := range []string{d.ID, cur.ID} {
+		if err := s.appendChange(ctx, authz.ChangeAPIKey, cur.Tenant, id); err != nil {
+			return APIKey{}, APIKey{}, err
+		}
+	}
+	created, err := d.key(nil)
 	if err != nil {
 		return APIKey{}, APIKey{}, err
 	}
-	set := bson.D{{Key: "superseded_by", Value: created.ID}}
-	if grace == 0 {
-		set = append(set, bson.E{Key: "revoked_at", Value: ms(now)})
-	} else if end := now.Add(grace); end.Before(old.ExpiresAt) {
-		set = append(set, bson.E{Key: "expires_at", Value: ms(end)})
-	}
-	if _, err := s.db.Collection(colAPIKeys).UpdateOne(ctx, bson.D{{Key: "_id", Value: old.ID}},
-		bson.D{{Key: "$set", Value: set}}); err != nil {
-		return created, APIKey{}, fmt.Errorf("end old api key %s (the new key %s exists; revoke the old one by id): %w", old.ID, created.ID, err)
-	}
-	if err := s.appendChange(ctx, authz.ChangeAPIKey, old.Tenant, old.ID); err != nil {
-		return created, APIKey{}, err
-	}
-	ended, err := s.APIKeyRecord(ctx, old.ID)
+	ended, err := s.APIKeyRecord(ctx, cur.ID)
 	return created, ended, err
 }
 
-// TouchAPIKeys records last-used times in one unordered bulk write. A time
-// never moves back.
+// TouchAPIKeys records last-used times in one unordered bulk write, in a
+// collection of their own: never in the key's document, where a
+// concurrent update could undo a revocation. A time never moves back.
 func (s *Store) TouchAPIKeys(ctx context.Context, used map[string]time.Time) error {
 	if len(used) == 0 {
 		return nil
@@ -298,9 +463,19 @@ func (s *Store) TouchAPIKeys(ctx context.Context, used map[string]time.Time) err
 	for id, t := range used {
 		models = append(models, mongo.NewUpdateOneModel().
 			SetFilter(bson.D{{Key: "_id", Value: id}}).
-			SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: "last_used_at", Value: ms(t)}}}}))
+			SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: "last_used_at", Value: ms(t)}}}}).
+			SetUpsert(true))
 	}
-	if _, err := s.db.Collection(colAPIKeys).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+	// Two servers upserting one key's first use race to insert it; the
+	// loser's duplicate key error means the document now exists, so one
+	// retry updates it.
+	var err error
+	for range 2 {
+		if _, err = s.db.Collection(colUsage).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err == nil || !mongo.IsDuplicateKeyError(err) {
+			break
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("record api key use: %w", err)
 	}
 	return nil

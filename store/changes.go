@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -22,22 +23,26 @@ type changeDoc struct {
 }
 
 // maxSeqAttempts bounds the retries of a change append that loses the race
-// for a sequence number to other writers.
-const maxSeqAttempts = 50
+// for a sequence number to other writers; each retry waits a random,
+// growing moment so that a crowd of writers spreads out.
+const maxSeqAttempts = 200
 
 // appendChange records that a record changed. Each change takes the next
 // sequence number by inserting it as the document's _id: the unique index
 // lets exactly one writer have each number, on MongoDB and on FerretDB
 // (whose concurrent updates of one document are not atomic, so a counter
-// document could hand one number to two writers). A writer can only take
-// n+1 after it has seen n, so readers never see a later number before an
-// earlier one.
+// document could hand one number to two writers). A writer only tries n+1
+// once it knows n exists (it read it as the highest, or lost n to another
+// writer), so readers never see a later number before an earlier one.
 func (s *Store) appendChange(ctx context.Context, kind authz.ChangeKind, tenant, key string) error {
 	col := s.db.Collection(colChanges)
-	for range maxSeqAttempts {
-		last, err := s.LastChange(ctx)
-		if err != nil {
-			return err
+	last, err := s.LastChange(ctx)
+	if err != nil {
+		return err
+	}
+	for attempt := range maxSeqAttempts {
+		if attempt > 0 {
+			backoff(ctx, attempt)
 		}
 		_, err = col.InsertOne(ctx, changeDoc{Seq: last + 1, Kind: string(kind), Tenant: tenant, Key: key, At: ms(s.now())})
 		if err == nil {
@@ -45,6 +50,10 @@ func (s *Store) appendChange(ctx context.Context, kind authz.ChangeKind, tenant,
 		}
 		if !mongo.IsDuplicateKeyError(err) {
 			return fmt.Errorf("record change: %w", err)
+		}
+		// last+1 exists: skip to the highest now, which is at least that.
+		if last, err = s.LastChange(ctx); err != nil {
+			return err
 		}
 	}
 	return errors.New("record change: too many concurrent writers; try again")
@@ -98,4 +107,15 @@ func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int64, erro
 		return 0, fmt.Errorf("prune change feed: %w", err)
 	}
 	return res.DeletedCount, nil
+}
+
+// backoff sleeps a random moment that grows with attempt, up to 10ms.
+func backoff(ctx context.Context, attempt int) {
+	d := time.Duration(rand.Int64N(int64(min(attempt, 10)) * int64(time.Millisecond))) //nolint:gosec // jitter, not a secret
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

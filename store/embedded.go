@@ -59,6 +59,7 @@ func SocketPath(dir string) (string, error) {
 		return p, nil
 	}
 	sum := sha256.Sum256([]byte(abs))
+	// The CLI and the server must see the same TMPDIR to meet here.
 	return filepath.Join(os.TempDir(), "usher-"+hex.EncodeToString(sum[:6]), socketFile), nil
 }
 
@@ -101,8 +102,8 @@ func openEmbedded(ctx context.Context, opts Options) (*Embedded, string, error) 
 			return e, socketURI(sock), nil
 		}
 		if time.Now().After(deadline) {
-			return nil, "", fmt.Errorf("data dir %s is locked by process %s, which does not answer on %s; if no usher runs, remove %s",
-				opts.DataDir, holder, sock, filepath.Join(opts.DataDir, lockFile))
+			return nil, "", fmt.Errorf("data dir %s is in use by process %s (it holds %s but does not serve %s): stop that process, or use another --data-dir",
+				opts.DataDir, holder, filepath.Join(opts.DataDir, lockFile), sock)
 		}
 		select {
 		case <-ctx.Done():
@@ -167,6 +168,8 @@ func startEmbedded(ctx context.Context, dir, sock string, lock *os.File, logger 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// FerretDB logs every connection at Info; keep its errors only.
+	logger = slog.New(errorsOnly{logger.Handler()})
 	ferretNew.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{Unix: sock},
@@ -231,3 +234,15 @@ func (e *Embedded) Close() error {
 	_ = os.Remove(e.socket)
 	return e.lock.Close()
 }
+
+// errorsOnly passes on records at Error level and above.
+type errorsOnly struct{ slog.Handler }
+
+func (h errorsOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelError && h.Handler.Enabled(ctx, l)
+}
+
+func (h errorsOnly) WithAttrs(as []slog.Attr) slog.Handler {
+	return errorsOnly{h.Handler.WithAttrs(as)}
+}
+func (h errorsOnly) WithGroup(n string) slog.Handler { return errorsOnly{h.Handler.WithGroup(n)} }

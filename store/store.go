@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/usher-dev/usher/authz"
+	"github.com/usher-dev/usher/internal/seal"
 )
 
 // ErrNotFound is returned when a record does not exist. It is authz's
@@ -25,11 +26,15 @@ var ErrExists = errors.New("already exists")
 
 // Collection names.
 const (
-	colTenants = "tenants"
-	colSpaces  = "spaces"
-	colSeats   = "seats"
-	colAPIKeys = "api_keys"
-	colChanges = "changes"
+	colTenants     = "tenants"
+	colSpaces      = "spaces"
+	colSeats       = "seats"
+	colAPIKeys     = "api_keys"
+	colChanges     = "changes"
+	colUsage       = "api_key_usage"
+	colKeyNames    = "api_key_names"
+	colSigningKeys = "signing_keys"
+	colIssuers     = "issuers"
 )
 
 // DefaultDatabase is used when the MongoDB URI names no database.
@@ -51,6 +56,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for timestamps; nil means time.Now.
 	Now func() time.Time
+	// MasterKey seals and opens signing key secrets. The zero key can do
+	// everything else.
+	MasterKey seal.Key
 }
 
 // Store is usher's data in MongoDB (or the embedded FerretDB). It is safe
@@ -60,6 +68,7 @@ type Store struct {
 	db       *mongo.Database
 	embedded *Embedded
 	now      func() time.Time
+	master   seal.Key
 	// Where describes the store for messages: a data dir or a redacted URI.
 	Where string
 }
@@ -67,7 +76,7 @@ type Store struct {
 // Open connects to the store that opts names and makes sure its indexes
 // exist.
 func Open(ctx context.Context, opts Options) (*Store, error) {
-	s := &Store{now: opts.Now}
+	s := &Store{now: opts.Now, master: opts.MasterKey}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -143,16 +152,33 @@ func (s *Store) closeEmbedded() error {
 	return err
 }
 
+// ensureIndexes creates the indexes usher needs. They are created one at a
+// time: FerretDB v1.24 drops the connection when one createIndexes command
+// names several indexes of which some already exist.
 func (s *Store) ensureIndexes(ctx context.Context) error {
-	idx := map[string][]mongo.IndexModel{
-		colSpaces:  {{Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "name", Value: 1}}}},
-		colSeats:   {{Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "name", Value: 1}}}, {Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "groups", Value: 1}}}},
-		colAPIKeys: {{Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "name", Value: 1}}}},
-		colChanges: {{Keys: bson.D{{Key: "at", Value: 1}}}},
+	idx := []struct {
+		col    string
+		keys   bson.D
+		unique bool
+	}{
+		{colSpaces, bson.D{{Key: "tenant", Value: 1}, {Key: "name", Value: 1}}, false},
+		{colSeats, bson.D{{Key: "tenant", Value: 1}, {Key: "name", Value: 1}}, false},
+		{colSeats, bson.D{{Key: "tenant", Value: 1}, {Key: "groups", Value: 1}}, false},
+		{colAPIKeys, bson.D{{Key: "tenant", Value: 1}, {Key: "name", Value: 1}}, false},
+		// One successor per key: the claim that makes rotation happen once.
+		{colAPIKeys, bson.D{{Key: "rotated_from", Value: 1}}, true},
+		{colChanges, bson.D{{Key: "at", Value: 1}}, false},
+		{colSigningKeys, bson.D{{Key: "tenant", Value: 1}, {Key: "created_at", Value: 1}}, false},
+		{colIssuers, bson.D{{Key: "issuer", Value: 1}}, false},
+		{colIssuers, bson.D{{Key: "tenant", Value: 1}}, false},
 	}
-	for col, models := range idx {
-		if _, err := s.db.Collection(col).Indexes().CreateMany(ctx, models); err != nil {
-			return fmt.Errorf("create indexes on %s: %w", col, err)
+	for _, i := range idx {
+		m := mongo.IndexModel{Keys: i.keys}
+		if i.unique {
+			m.Options = options.Index().SetUnique(true).SetSparse(true)
+		}
+		if _, err := s.db.Collection(i.col).Indexes().CreateOne(ctx, m); err != nil {
+			return fmt.Errorf("create index on %s: %w", i.col, err)
 		}
 	}
 	return nil
@@ -213,3 +239,6 @@ func timeVal(t *time.Time) time.Time {
 	}
 	return t.UTC()
 }
+
+// Now returns the store's clock reading, the time its writes record.
+func (s *Store) Now() time.Time { return s.now() }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usher-dev/usher/internal/seal"
 	"github.com/usher-dev/usher/store"
 )
 
@@ -24,7 +25,7 @@ func OpenDir(t testing.TB, dir string, now func() time.Time) *store.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := store.Open(ctx, store.Options{DataDir: dir, Serve: true, Now: now,
+	s, err := store.Open(ctx, store.Options{DataDir: dir, Serve: true, Now: now, MasterKey: MasterKey(t),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	if err != nil {
 		t.Fatalf("open embedded store: %v", err)
@@ -37,6 +38,20 @@ func OpenDir(t testing.TB, dir string, now func() time.Time) *store.Store {
 		}
 	})
 	return s
+}
+
+// MasterKeyText is the master key of test stores, in the form operators
+// give it.
+const MasterKeyText = "dXNoZXItdGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzISE="
+
+// MasterKey returns the master key of test stores.
+func MasterKey(t testing.TB) seal.Key {
+	t.Helper()
+	k, err := seal.ParseKey(MasterKeyText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 // ShortTempDir returns a temporary directory with a path short enough for

@@ -1,0 +1,63 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/usher-dev/usher/authz"
+	"github.com/usher-dev/usher/store"
+)
+
+// ErrInjected is the error a Faulty store returns while failing.
+var ErrInjected = errors.New("injected store failure")
+
+// Faulty is the real store with the faults a real store cannot be made to
+// show on demand — failing, slow, panicking — on the lookups a decision
+// makes. It counts those lookups. Everything else is the real store.
+type Faulty struct {
+	*store.Store
+	Fail      atomic.Bool
+	Panic     atomic.Bool
+	Delay     atomic.Int64 // nanoseconds
+	KeyReads  atomic.Int64
+	SeatReads atomic.Int64
+}
+
+func (f *Faulty) fault(ctx context.Context) error {
+	if d := time.Duration(f.Delay.Load()); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if f.Panic.Load() {
+		panic("injected panic")
+	}
+	if f.Fail.Load() {
+		return ErrInjected
+	}
+	return nil
+}
+
+// APIKey implements authz.KeyLookup with the faults.
+func (f *Faulty) APIKey(ctx context.Context, id string) (authz.APIKey, error) {
+	f.KeyReads.Add(1)
+	if err := f.fault(ctx); err != nil {
+		return authz.APIKey{}, err
+	}
+	return f.Store.APIKey(ctx, id)
+}
+
+// Seat implements authz.SeatLookup with the faults.
+func (f *Faulty) Seat(ctx context.Context, tenant, name string) (authz.Seat, error) {
+	f.SeatReads.Add(1)
+	if err := f.fault(ctx); err != nil {
+		return authz.Seat{}, err
+	}
+	return f.Store.Seat(ctx, tenant, name)
+}
