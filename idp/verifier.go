@@ -1,0 +1,337 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/usher-dev/usher/authz"
+)
+
+// Trust says that a tenant accepts an issuer's tokens for an audience, and
+// where in them the user's groups are.
+type Trust struct {
+	Tenant      string
+	Issuer      string
+	Audience    string
+	GroupsClaim string
+}
+
+// Lookup finds every tenant's trust of one issuer.
+type Lookup interface {
+	Trusts(ctx context.Context, issuer string) ([]Trust, error)
+}
+
+// LookupFunc adapts a function to Lookup.
+type LookupFunc func(ctx context.Context, issuer string) ([]Trust, error)
+
+// Trusts implements Lookup.
+func (f LookupFunc) Trusts(ctx context.Context, issuer string) ([]Trust, error) {
+	return f(ctx, issuer)
+}
+
+// Config wires a Verifier.
+type Config struct {
+	Lookup Lookup
+	// Client reaches the providers; nil means NewClient(5s).
+	Client *http.Client
+	// Leeway is the clock skew allowed on exp, nbf and iat.
+	Leeway time.Duration
+	// RefetchEvery bounds how often a provider's keys are fetched because
+	// a token names an unknown kid; zero means 30s.
+	RefetchEvery time.Duration
+	// TrustTTL is how long trust records are cached; changes purge them
+	// sooner. Zero means 1m.
+	TrustTTL time.Duration
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// Verifier verifies IdP tokens for the tenants that trust their issuer. It
+// is safe for concurrent use.
+type Verifier struct {
+	cfg Config
+
+	mu        sync.Mutex
+	trusts    map[string]trustEntry // by issuer; only issuers some tenant trusts, plus a bounded set of unknown ones
+	providers map[string]*provider  // by issuer; only trusted issuers
+}
+
+type trustEntry struct {
+	trusts  []Trust
+	fetched time.Time
+}
+
+// maxUnknownIssuers bounds the memory of issuers nobody trusts, which come
+// from unauthenticated tokens.
+const maxUnknownIssuers = 1024
+
+// discoveryRetry is how long a failed discovery is remembered before the
+// next attempt.
+const discoveryRetry = 5 * time.Second
+
+type provider struct {
+	verifier *oidc.IDTokenVerifier
+	keys     *keySet
+	err      error // discovery failed at failedAt
+	failedAt time.Time
+}
+
+// New returns a Verifier.
+func New(cfg Config) *Verifier {
+	if cfg.Client == nil {
+		cfg.Client = NewClient(5 * time.Second)
+	}
+	if cfg.RefetchEvery == 0 {
+		cfg.RefetchEvery = 30 * time.Second
+	}
+	if cfg.TrustTTL == 0 {
+		cfg.TrustTTL = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Verifier{cfg: cfg, trusts: map[string]trustEntry{}, providers: map[string]*provider{}}
+}
+
+// Apply forgets what an issuer change makes stale: the trusts and, when
+// no tenant trusts the issuer any more, its provider.
+func (v *Verifier) Apply(ch authz.Change) {
+	if ch.Kind != authz.ChangeIssuer {
+		return
+	}
+	v.mu.Lock()
+	delete(v.trusts, ch.Key)
+	delete(v.providers, ch.Key)
+	v.mu.Unlock()
+}
+
+func tokenErr(r authz.Reason, format string, args ...any) error {
+	return &authz.TokenError{Reason: r, Err: fmt.Errorf(format, args...)}
+}
+
+// Verify implements authz.ExternalVerifier.
+func (v *Verifier) Verify(ctx context.Context, token, issuer string) (authz.ExternalToken, error) {
+	trusts, err := v.trustsOf(ctx, issuer)
+	if err != nil {
+		return authz.ExternalToken{}, err
+	}
+	if len(trusts) == 0 {
+		return authz.ExternalToken{}, tokenErr(authz.ReasonIssuerUnknown, "no tenant trusts issuer %q", issuer)
+	}
+	p, err := v.provider(ctx, issuer)
+	if err != nil {
+		return authz.ExternalToken{}, err
+	}
+	vctx, out := withOutcome(ctx)
+	idt, err := p.verifier.Verify(vctx, token)
+	if err != nil {
+		return authz.ExternalToken{}, v.reason(err, out)
+	}
+	// Verified: the claims may be read now.
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return authz.ExternalToken{}, tokenErr(authz.ReasonTokenMalformed, "claims: %v", err)
+	}
+	if err := v.checkTimes(claims); err != nil {
+		return authz.ExternalToken{}, err
+	}
+	trust, err := pickTrust(trusts, idt.Audience)
+	if err != nil {
+		return authz.ExternalToken{}, err
+	}
+	if idt.Subject == "" {
+		return authz.ExternalToken{}, tokenErr(authz.ReasonTokenClaimsInvalid, "sub missing")
+	}
+	x := authz.ExternalToken{Tenant: trust.Tenant, Issuer: issuer, Subject: idt.Subject, Expires: idt.Expiry}
+	if email, ok := claims["email"].(string); ok {
+		x.Email = email
+	}
+	x.Groups, x.Overage, err = groupsOf(claims, trust.GroupsClaim)
+	if err != nil {
+		return authz.ExternalToken{}, err
+	}
+	return x, nil
+}
+
+// reason maps a go-oidc verification error to a reason. go-oidc reports
+// most errors as text; the key set tells what it saw through out.
+func (v *Verifier) reason(err error, out *outcome) error {
+	var expired *oidc.TokenExpiredError
+	switch {
+	case out.unavailable != nil:
+		return fmt.Errorf("issuer keys: %w", out.unavailable)
+	case !out.verified:
+		return tokenErr(authz.ReasonTokenInvalid, "%v", err)
+	case errors.As(err, &expired) && expired.Expiry.IsZero():
+		return tokenErr(authz.ReasonTokenClaimsInvalid, "exp missing")
+	case errors.As(err, &expired):
+		return tokenErr(authz.ReasonTokenExpired, "%v", err)
+	case strings.Contains(err.Error(), "before the nbf"):
+		return tokenErr(authz.ReasonTokenNotYetValid, "%v", err)
+	case strings.Contains(err.Error(), "unmarshal claims"):
+		return tokenErr(authz.ReasonTokenMalformed, "%v", err)
+	}
+	return tokenErr(authz.ReasonTokenClaimsInvalid, "%v", err)
+}
+
+// checkTimes requires exp and holds nbf and iat to the leeway (go-oidc
+// allows nbf five minutes and does not look at iat).
+func (v *Verifier) checkTimes(claims map[string]any) error {
+	now := v.cfg.Now().Add(v.cfg.Leeway)
+	if _, ok := claims["exp"].(float64); !ok {
+		return tokenErr(authz.ReasonTokenClaimsInvalid, "exp missing or not a number")
+	}
+	for _, name := range []string{"nbf", "iat"} {
+		raw, present := claims[name]
+		if !present {
+			continue
+		}
+		t, ok := raw.(float64)
+		if !ok {
+			return tokenErr(authz.ReasonTokenClaimsInvalid, "%s is not a number", name)
+		}
+		if time.Unix(int64(t), 0).After(now) {
+			return tokenErr(authz.ReasonTokenNotYetValid, "%s is in the future", name)
+		}
+	}
+	return nil
+}
+
+// pickTrust finds the one tenant whose configured audience the token
+// carries.
+func pickTrust(trusts []Trust, aud []string) (Trust, error) {
+	var found []Trust
+	for _, t := range trusts {
+		if slices.Contains(aud, t.Audience) {
+			found = append(found, t)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return Trust{}, tokenErr(authz.ReasonTokenClaimsInvalid, "audience %q is not one this issuer is trusted for", aud)
+	}
+	tenants := make([]string, len(found))
+	for i, t := range found {
+		tenants[i] = t.Tenant
+	}
+	return Trust{}, tokenErr(authz.ReasonTokenClaimsInvalid, "audience %q is trusted by several tenants (%s)", aud, strings.Join(tenants, ", "))
+}
+
+// groupsOf reads the groups at a claim path. An Entra "overage" (the
+// groups left out, named in _claim_names instead) is reported as such: the
+// caller gives it no seats.
+func groupsOf(claims map[string]any, path string) ([]string, bool, error) {
+	if names, ok := claims["_claim_names"].(map[string]any); ok {
+		head, _, _ := strings.Cut(path, ".")
+		if _, over := names[head]; over {
+			return nil, true, nil
+		}
+		if _, over := names["groups"]; over {
+			return nil, true, nil
+		}
+	}
+	var cur any = claims
+	for _, part := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false, nil
+		}
+		if cur, ok = m[part]; !ok {
+			return nil, false, nil
+		}
+	}
+	switch val := cur.(type) {
+	case string:
+		return []string{val}, false, nil
+	case []any:
+		out := make([]string, 0, len(val))
+		for _, g := range val {
+			s, ok := g.(string)
+			if !ok {
+				return nil, false, tokenErr(authz.ReasonTokenClaimsInvalid, "groups claim %s holds a non-string", path)
+			}
+			out = append(out, s)
+		}
+		return out, false, nil
+	case nil:
+		return nil, false, nil
+	}
+	return nil, false, tokenErr(authz.ReasonTokenClaimsInvalid, "groups claim %s is neither a string nor a list", path)
+}
+
+// trustsOf returns the trusts of an issuer, cached for TrustTTL.
+func (v *Verifier) trustsOf(ctx context.Context, issuer string) ([]Trust, error) {
+	now := v.cfg.Now()
+	v.mu.Lock()
+	e, ok := v.trusts[issuer]
+	v.mu.Unlock()
+	if ok && now.Sub(e.fetched) < v.cfg.TrustTTL {
+		return e.trusts, nil
+	}
+	trusts, err := v.cfg.Lookup.Trusts(ctx, issuer)
+	if err != nil {
+		return nil, fmt.Errorf("read trusts of %s: %w", issuer, err)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(trusts) == 0 && len(v.trusts) >= maxUnknownIssuers {
+		// A flood of made-up issuers: forget the unknown ones.
+		for iss, t := range v.trusts {
+			if len(t.trusts) == 0 {
+				delete(v.trusts, iss)
+			}
+		}
+	}
+	v.trusts[issuer] = trustEntry{trusts: trusts, fetched: now}
+	return trusts, nil
+}
+
+// provider returns the discovered provider of a trusted issuer, running
+// discovery once (and again after a failure, at most every 5s).
+func (v *Verifier) provider(ctx context.Context, issuer string) (*provider, error) {
+	v.mu.Lock()
+	p, ok := v.providers[issuer]
+	v.mu.Unlock()
+	if ok && p.err == nil {
+		return p, nil
+	}
+	if ok && v.cfg.Now().Sub(p.failedAt) < discoveryRetry {
+		return nil, p.err
+	}
+	d, err := Discover(ctx, v.cfg.Client, issuer)
+	if err != nil {
+		p = &provider{err: err, failedAt: v.cfg.Now()}
+		v.cfg.Logger.WarnContext(ctx, "identity provider discovery failed", "issuer", issuer, "err", err)
+	} else {
+		algs := make([]jose.SignatureAlgorithm, len(d.Algorithms))
+		for i, a := range d.Algorithms {
+			algs[i] = jose.SignatureAlgorithm(a)
+		}
+		ks := &keySet{url: d.JWKSURL, client: v.cfg.Client, algs: algs, now: v.cfg.Now, refetchEvery: v.cfg.RefetchEvery}
+		leeway := v.cfg.Leeway
+		p = &provider{keys: ks, verifier: oidc.NewVerifier(issuer, ks, &oidc.Config{
+			SkipClientIDCheck:    true, // the audience is checked per tenant
+			SupportedSigningAlgs: d.Algorithms,
+			Now:                  func() time.Time { return v.cfg.Now().Add(-leeway) },
+		})}
+	}
+	v.mu.Lock()
+	v.providers[issuer] = p
+	v.mu.Unlock()
+	return p, p.err
+}
