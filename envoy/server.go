@@ -1,0 +1,107 @@
+package envoy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/usher-dev/usher/authz"
+)
+
+// Decider decides one request; *authz.Authorizer is one.
+type Decider interface {
+	Check(ctx context.Context, r *authz.Request) authz.Decision
+}
+
+// DefaultTimeout is the per-Check deadline: below Envoy's default 200 ms
+// ext_authz timeout, so usher answers (and denies) before Envoy gives up.
+const DefaultTimeout = 150 * time.Millisecond
+
+// Server is the envoy.service.auth.v3.Authorization gRPC service.
+type Server struct {
+	authv3.UnimplementedAuthorizationServer
+
+	Decider Decider
+	// Timeout is the per-Check deadline; zero means DefaultTimeout.
+	Timeout time.Duration
+	// Realm goes into WWW-Authenticate challenges.
+	Realm  string
+	Logger *slog.Logger
+	// Observe, if set, is told of every decision, e.g. for metrics.
+	Observe func(d *authz.Decision, elapsed time.Duration)
+}
+
+// Check answers Envoy. It never returns an error: every outcome, including
+// a panic and a passed deadline, is an explicit CheckResponse, and anything
+// but a decided allow is a denial.
+func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, err error) {
+	start := time.Now()
+	var d authz.Decision
+	defer func() {
+		if p := recover(); p != nil {
+			d = authz.Failure(authz.ReasonInternal, fmt.Errorf("panic: %v\n%s", p, debug.Stack()))
+			resp = ResponseFrom(&d, s.Realm)
+		}
+		s.record(ctx, req, &d, time.Since(start))
+	}()
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	r, convErr := RequestFrom(req)
+	if convErr != nil {
+		d = authz.Deny(authz.ReasonRequestInvalid)
+	} else {
+		d = s.Decider.Check(ctx, &r)
+	}
+	return ResponseFrom(&d, s.Realm), nil
+}
+
+// record logs a denial (one line each, never a credential) and observes the
+// decision.
+func (s *Server) record(ctx context.Context, req *authv3.CheckRequest, d *authz.Decision, elapsed time.Duration) {
+	if s.Observe != nil {
+		s.Observe(d, elapsed)
+	}
+	if d.Allowed() || s.Logger == nil {
+		return
+	}
+	level := slog.LevelInfo
+	if d.Status >= 500 {
+		level = slog.LevelError
+	}
+	if !s.Logger.Enabled(ctx, level) {
+		return
+	}
+	h := req.GetAttributes().GetRequest().GetHttp()
+	s.Logger.LogAttrs(ctx, level, "denied",
+		slog.String("id", h.GetId()),
+		slog.String("method", h.GetMethod()),
+		slog.String("host", h.GetHost()),
+		slog.String("path", pathOnly(h.GetPath())),
+		slog.String("source", req.GetAttributes().GetSource().GetAddress().GetSocketAddress().GetAddress()),
+		slog.Any("decision", *d),
+		slog.Duration("elapsed", elapsed),
+	)
+}
+
+// pathOnly drops the query, which may carry secrets, and caps the length.
+func pathOnly(p string) string {
+	for i := 0; i < len(p); i++ {
+		if p[i] == '?' {
+			p = p[:i]
+			break
+		}
+	}
+	if len(p) > 256 {
+		p = p[:256] + "…"
+	}
+	return p
+}
