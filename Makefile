@@ -1,0 +1,58 @@
+# usher — `make help` lists the targets.
+
+GO        ?= go
+BIN       := bin/usher
+RULES     ?= envoy/examples/rules.yaml
+DATA_DIR  ?= ./usher-data
+COUNT     ?= 1
+FUZZTIME  ?= 30s
+GOLANGCI_VERSION := v2.15.0
+GOLANGCI  := bin/golangci-lint
+
+.DEFAULT_GOAL := help
+.PHONY: help run build test fmt-check vet lint tidy-check bench bench-ci fuzz clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+run: build ## build and run `usher serve` on the embedded store in ./usher-data with the sample rules
+	$(BIN) serve --data-dir $(DATA_DIR) --rules $(RULES)
+
+build: ## build bin/usher
+	$(GO) build -o $(BIN) ./cmd/usher
+
+test: fmt-check vet lint tidy-check ## gofmt, go vet, golangci-lint, go mod tidy, then every test with -race and every benchmark once
+	$(GO) test -race -timeout 25m ./...
+	$(MAKE) bench-ci
+
+fmt-check: ## fail if gofmt would change a file
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet: ## go vet
+	$(GO) vet ./...
+
+lint: $(GOLANGCI) ## golangci-lint with .golangci.yml
+	$(GOLANGCI) run ./...
+
+$(GOLANGCI):
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+
+tidy-check: ## fail if go.mod or go.sum are not tidy
+	$(GO) mod tidy -diff
+
+bench: ## run every benchmark COUNT times (COUNT=10 for benchstat)
+	$(GO) test -run '^$$' -bench . -benchmem -count $(COUNT) ./...
+
+bench-ci: ## run every benchmark once, to prove they run
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
+	  done; \
+	done
+
+clean: ## remove build output (not the data in ./usher-data)
+	rm -rf bin

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/usher-dev/usher/authz"
+)
+
+// metrics are the Prometheus metrics of a serving process, on a registry of
+// their own.
+type metrics struct {
+	reg       *prometheus.Registry
+	ready     *atomic.Bool
+	decisions *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+}
+
+func newMetrics(ready *atomic.Bool) *metrics {
+	m := &metrics{
+		reg:   prometheus.NewRegistry(),
+		ready: ready,
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usher_check_decisions_total",
+			Help: "Check decisions by HTTP status, reason code and credential kind.",
+		}, []string{"status", "reason", "auth"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "usher_check_duration_seconds",
+			Help:    "Time to decide one Check, from request to response.",
+			Buckets: []float64{25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 150e-3, 250e-3},
+		}, []string{"allowed"}),
+	}
+	m.reg.MustRegister(m.decisions, m.latency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "usher_ready", Help: "1 once the store has answered and Checks are decided."},
+			func() float64 { return b2f(ready.Load()) }))
+	return m
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// observe counts one decision.
+func (m *metrics) observe(d *authz.Decision, elapsed time.Duration) {
+	auth := string(d.Identity.Method)
+	if auth == "" {
+		auth = "none"
+	}
+	m.decisions.WithLabelValues(statusLabel(d.Status), string(d.Reason), auth).Inc()
+	allowed := "false"
+	if d.Allowed() {
+		allowed = "true"
+	}
+	m.latency.WithLabelValues(allowed).Observe(elapsed.Seconds())
+}
+
+func statusLabel(s int) string {
+	switch s {
+	case 200:
+		return "200"
+	case 400:
+		return "400"
+	case 401:
+		return "401"
+	case 403:
+		return "403"
+	case 500:
+		return "500"
+	case 503:
+		return "503"
+	}
+	return strconv.Itoa(s)
+}
+
+// watchCaches exports the authorizer's cache counters.
+func (m *metrics) watchCaches(a *authz.Authorizer) {
+	for name, st := range map[string]*authz.CacheStats{"apikey": a.KeyCacheStats(), "seat": a.SeatCacheStats()} {
+		for metric, v := range map[string]*atomic.Uint64{
+			"hits": &st.Hits, "misses": &st.Misses, "stale": &st.Stale, "loads": &st.Loads, "load_errors": &st.LoadErrors,
+		} {
+			m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name:        "usher_cache_" + metric + "_total",
+				Help:        "Cache " + metric + " (stale: served while the store failed; loads: store reads).",
+				ConstLabels: prometheus.Labels{"cache": name},
+			}, func() float64 { return float64(v.Load()) }))
+		}
+	}
+}
+
+// mux serves /healthz, /readyz and /metrics.
+func (m *metrics) mux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !m.ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready: the store has not answered yet\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	return mux
+}
