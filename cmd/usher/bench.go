@@ -121,8 +121,21 @@ func runBench(ctx context.Context, f *benchFlags, req *authv3.CheckRequest) (ben
 		defer func() { _ = c.Close() }()
 		conns[i] = c
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.duration)
-	defer cancel()
+	// The run ends when stop closes: requests in flight then finish under
+	// their own timeout, so the end of the run is never counted as errors.
+	stop := make(chan struct{})
+	timer := time.AfterFunc(f.duration, func() { close(stop) })
+	defer timer.Stop()
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		case <-ctx.Done():
+			return true
+		default:
+			return false
+		}
+	}
 	var (
 		sent      atomic.Int64
 		mu        sync.Mutex
@@ -141,12 +154,14 @@ func runBench(ctx context.Context, f *benchFlags, req *authv3.CheckRequest) (ben
 			status := map[string]int64{}
 			var nerr int64
 			var first string
-			for ctx.Err() == nil && (f.requests == 0 || sent.Add(1) <= f.requests) {
+			for !stopped() && (f.requests == 0 || sent.Add(1) <= f.requests) {
 				t := time.Now()
-				resp, err := client.Check(ctx, req)
+				rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				resp, err := client.Check(rctx, req)
+				cancel()
 				if err != nil {
 					if ctx.Err() != nil {
-						break // the run ended mid-request: not an error
+						break // interrupted: not an error of the server
 					}
 					nerr++
 					if first == "" {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -143,6 +144,27 @@ func TestServeInProcess(t *testing.T) {
 		t.Errorf("forbidden request: HTTP %d", got)
 	}
 
+	// usher check answers as Envoy would, exiting 1 on a denial.
+	ok := usher(t, nil, "check", "--addr", s.grpcAddr, "--host", "api.example.test", "--path", "/spaces/proj1/datasets/x",
+		"-H", "x-api-key: "+key, "-H", "x_usher_subject: root")
+	if ok.code != 0 || !strings.Contains(ok.stdout, "allowed (allowed)") || !strings.Contains(ok.stdout, "remove x_usher_subject") {
+		t.Errorf("usher check, allowed: exit %d\n%s", ok.code, ok.stdout)
+	}
+	no := usher(t, nil, "check", "--addr", s.grpcAddr, "--path", "/me")
+	if no.code != exitFailed || !strings.Contains(no.stdout, `denied 401 (credential_missing)`) || !strings.Contains(no.stdout, `body: {"error":"credential_missing"}`) {
+		t.Errorf("usher check, denied: exit %d\n%s", no.code, no.stdout)
+	}
+	// usher bench sends exactly --requests Checks and counts the answers.
+	b := usher(t, nil, "bench", "--addr", s.grpcAddr, "--host", "api.example.test", "--path", "/spaces/proj1/datasets/x",
+		"-H", "x-api-key: "+key, "--requests", "300", "--concurrency", "4", "--duration", "20s", "-o", "json")
+	var res benchResult
+	if err := json.Unmarshal([]byte(b.stdout), &res); err != nil || b.code != 0 {
+		t.Fatalf("usher bench: exit %d, %v\n%s%s", b.code, err, b.stdout, b.stderr)
+	}
+	if res.Requests != 300 || res.Errors != 0 || res.ByStatus["200"] != 300 || res.P50Micros <= 0 || res.P99Micros < res.P50Micros {
+		t.Errorf("usher bench: %+v", res)
+	}
+
 	// A second server on the same data refuses to start, saying why.
 	second := newServer(t)
 	r := usher(t, nil, second.args(dir)...)
@@ -152,7 +174,7 @@ func TestServeInProcess(t *testing.T) {
 
 	metrics := httpGet(t, "http://"+s.httpAddr+"/metrics")
 	for _, want := range []string{
-		`usher_check_decisions_total{auth="apikey",reason="allowed",status="200"} 1`,
+		`usher_check_decisions_total{auth="apikey",reason="allowed",status="200"} 302`,
 		`usher_check_decisions_total{auth="apikey",reason="permission_denied",status="403"} 1`,
 		`usher_cache_hits_total{cache="apikey"}`,
 		"usher_ready 1",
