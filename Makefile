@@ -21,9 +21,15 @@ run: build ## build and run `usher serve` on the embedded store in ./usher-data 
 build: ## build bin/usher
 	$(GO) build -o $(BIN) ./cmd/usher
 
-test: fmt-check vet lint tidy-check ## gofmt, go vet, golangci-lint, go mod tidy, then every test with -race and every benchmark once
+test: fmt-check vet lint tidy-check testdata/idp/node_modules ## gofmt, go vet, golangci-lint, go mod tidy, then every test with -race and every benchmark once
 	$(GO) test -race -timeout 25m ./...
 	$(MAKE) bench-ci
+
+# The real OpenID provider the IdP tests run (oidc-provider, pinned by the
+# lockfile).
+testdata/idp/node_modules: testdata/idp/package.json testdata/idp/package-lock.json
+	cd testdata/idp && npm ci --no-audit --no-fund
+	@touch $@
 
 fmt-check: ## fail if gofmt would change a file
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
