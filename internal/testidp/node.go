@@ -47,7 +47,7 @@ func StartReal(t testing.TB, groups ...string) *Real {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	cmd := exec.Command(node, "server.mjs")
+	cmd := exec.Command(node, "server.mjs") //nolint:gosec // node from PATH, our own script
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "GROUPS="+strings.Join(groups, ";"))
 	out, err := cmd.StdoutPipe()
