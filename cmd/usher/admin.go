@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/usher-dev/usher/internal/seal"
@@ -109,4 +110,46 @@ func requireTenant(t string) error {
 		return usagef("--tenant is required")
 	}
 	return nil
+}
+
+// listCmd builds a "list --tenant T" command: it checks the flags and that
+// the tenant exists, reads the items, and prints them as a table (header,
+// row) or, with --output json, as toJSON gives them (the items themselves
+// when nil).
+func listCmd[T any](e *env, sf *storeFlags, tenant *string, short, header string,
+	read func(*store.Store, context.Context, string) ([]T, error),
+	row func(T) []any, toJSON func([]T) any) *cobra.Command {
+	var out outputFlag
+	c := &cobra.Command{
+		Use:   "list --tenant T",
+		Short: short,
+		Args:  args(),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := firstError(requireTenant(*tenant), out.check()); err != nil {
+				return err
+			}
+			return sf.withStore(c.Context(), e, func(ctx context.Context, s *store.Store) error {
+				if _, err := s.Tenant(ctx, *tenant); err != nil {
+					return err
+				}
+				items, err := read(s, ctx, *tenant)
+				if err != nil {
+					return err
+				}
+				if out.json() {
+					if toJSON != nil {
+						return writeJSON(e.stdout, toJSON(items))
+					}
+					return writeJSON(e.stdout, items)
+				}
+				rows := make([][]any, len(items))
+				for i, it := range items {
+					rows[i] = row(it)
+				}
+				return table(e.stdout, header, rows)
+			})
+		},
+	}
+	out.register(c.Flags())
+	return c
 }

@@ -116,42 +116,19 @@ func printNewKey(e *env, out outputFlag, plaintext string, k store.APIKey, what 
 }
 
 func newAPIKeyList(e *env, sf *storeFlags, tenant *string) *cobra.Command {
-	var out outputFlag
-	c := &cobra.Command{
-		Use:   "list --tenant T",
-		Short: "list a tenant's keys (never their secrets)",
-		Args:  args(),
-		RunE: func(c *cobra.Command, _ []string) error {
-			if err := firstError(requireTenant(*tenant), out.check()); err != nil {
-				return err
-			}
-			return sf.withStore(c.Context(), e, func(ctx context.Context, s *store.Store) error {
-				if _, err := s.Tenant(ctx, *tenant); err != nil {
-					return err
-				}
-				keys, err := s.APIKeys(ctx, *tenant)
-				if err != nil {
-					return err
-				}
-				now := time.Now()
-				if out.json() {
-					js := make([]apiKeyJSON, len(keys))
-					for i, k := range keys {
-						js[i] = apiKeyJSON{APIKey: k, State: k.State(now)}
-					}
-					return writeJSON(e.stdout, js)
-				}
-				rows := make([][]any, len(keys))
-				for i, k := range keys {
-					rows[i] = []any{k.ID, k.Name, strings.Join(k.Seats, ","), k.State(now),
-						tsFormat(k.ExpiresAt), tsFormat(k.LastUsed), orDash(k.Owner)}
-				}
-				return table(e.stdout, "ID\tNAME\tSEATS\tSTATE\tEXPIRES\tLAST USED\tOWNER", rows)
-			})
+	now := time.Now()
+	return listCmd(e, sf, tenant, "list a tenant's keys (never their secrets)", "ID\tNAME\tSEATS\tSTATE\tEXPIRES\tLAST USED\tOWNER",
+		(*store.Store).APIKeys,
+		func(k store.APIKey) []any {
+			return []any{k.ID, k.Name, strings.Join(k.Seats, ","), k.State(now), tsFormat(k.ExpiresAt), tsFormat(k.LastUsed), orDash(k.Owner)}
 		},
-	}
-	out.register(c.Flags())
-	return c
+		func(keys []store.APIKey) any {
+			js := make([]apiKeyJSON, len(keys))
+			for i, k := range keys {
+				js[i] = apiKeyJSON{APIKey: k, State: k.State(now)}
+			}
+			return js
+		})
 }
 
 func orDash(s string) string {

@@ -63,35 +63,8 @@ func newIssuerCmd(e *env) *cobra.Command {
 	add.Flags().StringVar(&groupsClaim, "groups-claim", "groups", "the claim holding the user's groups: memberOf, groups, roles, or a dotted path like realm_access.roles")
 	addOut.register(add.Flags())
 
-	var listOut outputFlag
-	list := &cobra.Command{
-		Use:   "list --tenant T",
-		Short: "list the issuers a tenant trusts",
-		Args:  args(),
-		RunE: func(c *cobra.Command, _ []string) error {
-			if err := firstError(requireTenant(tenant), listOut.check()); err != nil {
-				return err
-			}
-			return sf.withStore(c.Context(), e, func(ctx context.Context, s *store.Store) error {
-				if _, err := s.Tenant(ctx, tenant); err != nil {
-					return err
-				}
-				is, err := s.Issuers(ctx, tenant)
-				if err != nil {
-					return err
-				}
-				if listOut.json() {
-					return writeJSON(e.stdout, is)
-				}
-				rows := make([][]any, len(is))
-				for i, x := range is {
-					rows[i] = []any{x.Issuer, x.Audience, x.GroupsClaim, tsFormat(x.CreatedAt)}
-				}
-				return table(e.stdout, "ISSUER\tAUDIENCE\tGROUPS CLAIM\tADDED", rows)
-			})
-		},
-	}
-	listOut.register(list.Flags())
+	list := listCmd(e, &sf, &tenant, "list the issuers a tenant trusts", "ISSUER\tAUDIENCE\tGROUPS CLAIM\tADDED",
+		(*store.Store).Issuers, func(x store.Issuer) []any { return []any{x.Issuer, x.Audience, x.GroupsClaim, tsFormat(x.CreatedAt)} }, nil)
 
 	var removeIssuer string
 	remove := &cobra.Command{

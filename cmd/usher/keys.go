@@ -60,44 +60,23 @@ func newKeyCmd(e *env) *cobra.Command {
 	rotate.Flags().DurationVar(&retireAfter, "retire-after", 24*time.Hour, "how long the previous key keeps verifying: at least the longest token lifetime")
 	rotateOut.register(rotate.Flags())
 
-	var listOut outputFlag
-	list := &cobra.Command{
-		Use:   "list --tenant T",
-		Short: "list a tenant's signing keys (never their secrets)",
-		Args:  args(),
-		RunE: func(c *cobra.Command, _ []string) error {
-			if err := firstError(requireTenant(tenant), listOut.check()); err != nil {
-				return err
-			}
-			return sf.withStore(c.Context(), e, func(ctx context.Context, s *store.Store) error {
-				if _, err := s.Tenant(ctx, tenant); err != nil {
-					return err
-				}
-				keys, err := s.SigningKeys(ctx, tenant)
-				if err != nil {
-					return err
-				}
-				now := time.Now()
-				if listOut.json() {
-					type keyJSON struct {
-						store.SigningKey
-						State string `json:"state"`
-					}
-					out := make([]keyJSON, len(keys))
-					for i, k := range keys {
-						out[i] = keyJSON{k, k.State(now)}
-					}
-					return writeJSON(e.stdout, out)
-				}
-				rows := make([][]any, len(keys))
-				for i, k := range keys {
-					rows[i] = []any{k.ID, k.State(now), tsFormat(k.CreatedAt), tsFormat(k.RetireAt), tsFormat(k.RevokedAt)}
-				}
-				return table(e.stdout, "KID\tSTATE\tCREATED\tRETIRES\tREVOKED", rows)
-			})
-		},
+	now := time.Now()
+	type keyJSON struct {
+		store.SigningKey
+		State string `json:"state"`
 	}
-	listOut.register(list.Flags())
+	list := listCmd(e, &sf, &tenant, "list a tenant's signing keys (never their secrets)", "KID\tSTATE\tCREATED\tRETIRES\tREVOKED",
+		(*store.Store).SigningKeys,
+		func(k store.SigningKey) []any {
+			return []any{k.ID, k.State(now), tsFormat(k.CreatedAt), tsFormat(k.RetireAt), tsFormat(k.RevokedAt)}
+		},
+		func(keys []store.SigningKey) any {
+			out := make([]keyJSON, len(keys))
+			for i, k := range keys {
+				out[i] = keyJSON{k, k.State(now)}
+			}
+			return out
+		})
 
 	revoke := &cobra.Command{
 		Use:   "revoke --tenant T KID",

@@ -119,36 +119,10 @@ func newSeatCmd(e *env) *cobra.Command {
 	updateOut.register(update.Flags())
 
 	var listTenant string
-	var listOut outputFlag
-	list := &cobra.Command{
-		Use:   "list --tenant T",
-		Short: "list a tenant's seats",
-		Args:  args(),
-		RunE: func(c *cobra.Command, _ []string) error {
-			if err := firstError(requireTenant(listTenant), listOut.check()); err != nil {
-				return err
-			}
-			return sf.withStore(c.Context(), e, func(ctx context.Context, s *store.Store) error {
-				if _, err := s.Tenant(ctx, listTenant); err != nil {
-					return err
-				}
-				seats, err := s.Seats(ctx, listTenant)
-				if err != nil {
-					return err
-				}
-				if listOut.json() {
-					return writeJSON(e.stdout, seatsJSON(seats))
-				}
-				rows := make([][]any, len(seats))
-				for i, st := range seats {
-					rows[i] = []any{st.Name, grantsText(st.Grants), groupsText(st.Groups)}
-				}
-				return table(e.stdout, "NAME\tGRANTS\tGROUPS", rows)
-			})
-		},
-	}
+	list := listCmd(e, &sf, &listTenant, "list a tenant's seats", "NAME\tGRANTS\tGROUPS",
+		(*store.Store).Seats, func(st authz.Seat) []any { return []any{st.Name, grantsText(st.Grants), groupsText(st.Groups)} },
+		func(ss []authz.Seat) any { return seatsJSON(ss) })
 	list.Flags().StringVar(&listTenant, "tenant", "", "the tenant (required)")
-	listOut.register(list.Flags())
 
 	var delTenant, delName string
 	del := &cobra.Command{

@@ -106,35 +106,8 @@ func newSpaceCmd(e *env) *cobra.Command {
 	}
 	createOut.register(create.Flags())
 
-	var listOut outputFlag
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "list a tenant's spaces",
-		Args:  args(),
-		RunE: func(c *cobra.Command, _ []string) error {
-			if err := firstError(requireTenant(tenant), listOut.check()); err != nil {
-				return err
-			}
-			return sf.withStore(c.Context(), e, func(ctx context.Context, s *store.Store) error {
-				if _, err := s.Tenant(ctx, tenant); err != nil {
-					return err
-				}
-				sps, err := s.Spaces(ctx, tenant)
-				if err != nil {
-					return err
-				}
-				if listOut.json() {
-					return writeJSON(e.stdout, sps)
-				}
-				rows := make([][]any, len(sps))
-				for i, sp := range sps {
-					rows[i] = []any{sp.Name, tsFormat(sp.CreatedAt)}
-				}
-				return table(e.stdout, "NAME\tCREATED", rows)
-			})
-		},
-	}
-	listOut.register(list.Flags())
+	list := listCmd(e, &sf, &tenant, "list a tenant's spaces", "NAME\tCREATED",
+		(*store.Store).Spaces, func(sp store.Space) []any { return []any{sp.Name, tsFormat(sp.CreatedAt)} }, nil)
 	cmd.AddCommand(create, list)
 	return cmd
 }
