@@ -230,6 +230,10 @@ func serve(ctx context.Context, cfg serveConfig, deps serveDeps, log *slog.Logge
 	st, err := openServeStore(ctx, cfg, deps.master, log)
 	if err != nil {
 		stopServers()
+		if ctx.Err() != nil {
+			log.Info("stopped before the store answered")
+			return nil // told to stop while waiting for the store
+		}
 		return err
 	}
 	if err := checkKeyring(ctx, st, deps.master, log); err != nil {

@@ -424,3 +424,44 @@ func waitUntil(t *testing.T, cond func() bool, what string) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+// TestServeWaitsForMongoDB: with a MongoDB that does not answer, usher
+// serve listens, says it is alive but not ready, denies every Check with
+// 503 store_unavailable, and stops cleanly when told to.
+func TestServeWaitsForMongoDB(t *testing.T) {
+	s := newServer(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	go func() {
+		done <- usherCtx(ctx, nil, "serve", "--mongo-uri", "mongodb://"+freePort(t)+"/usher",
+			"--grpc-addr", s.grpcAddr, "--http-addr", s.httpAddr, "--log-format", "json").code
+	}()
+	waitUntil(t, func() bool {
+		resp, err := http.Get("http://" + s.httpAddr + "/healthz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "/healthz")
+	resp, err := http.Get("http://" + s.httpAddr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz before the store answered: %d, want 503", resp.StatusCode)
+	}
+	if status, reason := s.send(t, "/public/x"); status != 503 || reason != "store_unavailable" {
+		t.Errorf("Check before the store answered: %d %s, want 503 store_unavailable", status, reason)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("serve exited %d when stopped while waiting for MongoDB", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
