@@ -286,7 +286,11 @@ func (a *Authorizer) decide(ctx context.Context, r *Request) Decision {
 	if err != nil {
 		return Deny(ReasonPathInvalid)
 	}
-	pol, err := a.rules.Load().policyFor(normalizeHost(r.Host), upperMethod(r.Method), path, r.ContextExtensions)
+	host, ok := normalizeHost(r.Host)
+	if !ok {
+		return Deny(ReasonRequestInvalid)
+	}
+	pol, err := a.rules.Load().policyFor(host, upperMethod(r.Method), path, r.ContextExtensions)
 	if err != nil {
 		return Failure(ReasonConfigInvalid, err)
 	}

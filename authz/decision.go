@@ -17,7 +17,7 @@ const (
 
 // Reasons for a 400: the request cannot be decided as sent.
 const (
-	ReasonRequestInvalid Reason = "request_invalid" // the proxy sent no HTTP request attributes
+	ReasonRequestInvalid Reason = "request_invalid" // no HTTP request attributes, or an authority that is no host
 	ReasonPathInvalid    Reason = "path_invalid"    // ambiguous or malformed path
 	ReasonSpaceMissing   Reason = "space_missing"   // the route takes the space from a header that is absent
 	ReasonSpaceInvalid   Reason = "space_invalid"   // the space is not a valid space name

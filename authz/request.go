@@ -28,23 +28,40 @@ const (
 	ExtSpaceHeader   = "usher.space_header"  // the header that names the space
 )
 
-// normalizeHost lower-cases host and strips its port and a trailing dot. It
-// allocates only when host has upper-case letters.
-func normalizeHost(host string) string {
+// normalizeHost lower-cases host and strips its port and a trailing dot.
+// It refuses an authority that is no host: user info ("evil@api..."),
+// paths, spaces and other bytes that rules could not match the way the
+// upstream's routing reads them. It allocates only when host has upper-case
+// letters.
+func normalizeHost(host string) (string, bool) {
 	if strings.HasPrefix(host, "[") { // [v6]:port
-		if i := strings.IndexByte(host, ']'); i > 0 {
-			host = host[:i+1]
+		i := strings.IndexByte(host, ']')
+		if i < 0 || (i+1 < len(host) && host[i+1] != ':') {
+			return "", false
 		}
+		host = host[:i+1]
 	} else if i := strings.LastIndexByte(host, ':'); i >= 0 {
 		host = host[:i]
 	}
 	host = strings.TrimSuffix(host, ".")
+	upper := false
 	for i := 0; i < len(host); i++ {
-		if c := host[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(host)
+		switch c := host[i]; {
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '.', c == '_':
+		case c == '[' || c == ']' || c == ':':
+			if host[0] != '[' {
+				return "", false
+			}
+		default:
+			return "", false
 		}
 	}
-	return host
+	if upper {
+		return strings.ToLower(host), true
+	}
+	return host, true
 }
 
 // upperMethod upper-cases an HTTP method: methods are case-sensitive, but an
