@@ -119,19 +119,21 @@ func (a *Authorizer) newCaches(cfg CacheConfig) error {
 	if a.groups, err = newCache(cfg, a.now, a.loadGroupIndex, (*groupIndex).cost); err != nil {
 		return err
 	}
-	// A verified token stays fresh until its exp, at most jwt.max_ttl; a
-	// failed one for the negative TTL. Nothing about a token is served
-	// stale: its checks do not depend on the store.
+	// Nothing about a token is served stale: a failed re-verification
+	// denies.
 	tcfg := cfg
-	tcfg.TTL, tcfg.StaleMax = a.tokenCfg.MaxTTL+a.tokenCfg.Leeway, 0
+	tcfg.StaleMax = 0
 	if a.tokens, err = newCache(tcfg, a.now, nil, (*tokenInfo).cost); err != nil {
 		return err
 	}
+	// Fresh until its exp, but at most cache.ttl: a token is verified again
+	// at least that often, so a revoked signing key or issuer whose change
+	// record a server missed stops working within the TTL, as API keys do.
 	a.tokens.freshFor = func(t *tokenInfo, now time.Time) time.Duration {
 		if t.reason != "" {
 			return cfg.NegativeTTL
 		}
-		return t.expires.Add(a.tokenCfg.Leeway).Sub(now)
+		return min(t.expires.Add(a.tokenCfg.Leeway).Sub(now), cfg.TTL)
 	}
 	return nil
 }

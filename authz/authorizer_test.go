@@ -355,7 +355,11 @@ func TestFollowAppliesChanges(t *testing.T) {
 	w := newWorld(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = w.a.Follow(ctx, w.st.Store, 10*time.Millisecond) })
+	pos, err := authz.Position(ctx, w.st.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() { _ = w.a.Follow(ctx, w.st.Store, 10*time.Millisecond, pos) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
 
 	write := get("api.example.test", "/spaces/proj1/datasets/a", "x-api-key", w.keys["acme/reader"])
@@ -374,6 +378,40 @@ func TestFollowAppliesChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return w.check(t, key).Reason == authz.ReasonAPIKeyRevoked }, "the revocation to apply")
+}
+
+// TestFollowPurgesAfterAGap: a server that could not read the feed while
+// its changes were pruned cannot know what changed, so it purges every
+// cache.
+func TestFollowPurgesAfterAGap(t *testing.T) {
+	w := newWorld(t)
+	r := get("api.example.test", "/me", "x-api-key", w.keys["acme/ci"])
+	if d := w.check(t, r); d.Reason != authz.ReasonAllowed {
+		t.Fatalf("warm-up: %s", d.Reason)
+	}
+	pos, err := authz.Position(t.Context(), w.st.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Revoke, then prune the revocation's record and all before it, as a
+	// feed outage longer than changes_retention would.
+	if _, err := w.st.RevokeAPIKey(t.Context(), "acme", "ciacmekeyaaaaaaa"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.st.CreateTenant(t.Context(), "later"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.st.PruneChanges(t.Context(), w.clock.Now().Add(time.Hour)); err != nil || n == 0 {
+		t.Fatalf("prune: %d, %v", n, err)
+	}
+	if d := w.check(t, r); d.Reason != authz.ReasonAllowed {
+		t.Fatalf("still cached before following: %s", d.Reason)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = w.a.Follow(ctx, w.st.Store, 10*time.Millisecond, pos) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	waitFor(t, func() bool { return w.check(t, r).Reason == authz.ReasonAPIKeyRevoked }, "the purge after the gap")
 }
 
 // waitFor polls cond for up to 2s, the bound on change propagation.

@@ -151,8 +151,8 @@ func newIdPWorld(t testing.TB, w *world) *idpWorld {
 		t.Fatal(err)
 	}
 	st := w.st.Store
-	v := idp.New(idp.Config{Now: w.clock.Now, Lookup: idp.LookupFunc(func(ctx context.Context, iss string) ([]idp.Trust, error) {
-		is, err := st.IssuerTrusts(ctx, iss)
+	v := idp.New(idp.Config{Now: w.clock.Now, Lookup: idp.LookupFunc(func(ctx context.Context) ([]idp.Trust, error) {
+		is, err := st.AllIssuers(ctx)
 		out := make([]idp.Trust, len(is))
 		for i, t := range is {
 			out[i] = idp.Trust{Tenant: t.Tenant, Issuer: t.Issuer, Audience: t.Audience, GroupsClaim: t.GroupsClaim}

@@ -24,39 +24,39 @@ func (a *Authorizer) Apply(ch Change) {
 		a.signingKeys.purge(ch.Key)
 		a.tokens.purgeAll()
 	case ChangeIssuer:
-		a.tokens.purgeAll()
+		// The verifier forgets the trust first: a verification starting
+		// after the purge must not use it.
 		if x, ok := a.external.(interface{ Apply(Change) }); ok {
 			x.Apply(ch)
 		}
+		a.tokens.purgeAll()
 	default:
 		// A tenant change, or a kind this version does not know: forget
 		// everything rather than risk keeping something stale.
+		if x, ok := a.external.(interface{ Apply(Change) }); ok {
+			x.Apply(Change{Kind: ChangeIssuer})
+		}
 		for _, c := range []interface{ purgeAll() }{a.keys, a.seats, a.signingKeys, a.groups, a.tokens} {
 			c.purgeAll()
-		}
-		if x, ok := a.external.(interface{ Apply(Change) }); ok {
-			x.Apply(ch)
 		}
 	}
 }
 
-// Follow applies the change feed to the caches every interval until ctx
-// ends. It starts after the newest change at the time it is called, since
-// the caches hold nothing older. Store errors are logged and retried on the
-// next tick; no change is skipped, because the position only advances past
-// changes applied.
-func (a *Authorizer) Follow(ctx context.Context, feed ChangeFeed, interval time.Duration) error {
-	var last int64
-	for {
-		var err error
-		if last, err = feed.LastChange(ctx); err == nil {
-			break
-		}
-		a.log.WarnContext(ctx, "change feed: cannot read its position; retrying", "err", err)
-		if !sleep(ctx, interval) {
-			return ctx.Err()
-		}
-	}
+// Position returns the feed's newest sequence number: where a Follow of an
+// authorizer that has cached nothing yet starts. Read it before the
+// authorizer serves, so that no change made meanwhile is missed.
+func Position(ctx context.Context, feed ChangeFeed) (int64, error) {
+	return feed.LastChange(ctx)
+}
+
+// Follow applies the change feed, from after position from, to the caches
+// every interval until ctx ends. Store errors are logged and retried on the
+// next tick; the position only advances past changes applied. If the feed
+// no longer holds the change after the position (it was pruned while this
+// server could not read it), every cache is purged: what changed meanwhile
+// is unknown.
+func (a *Authorizer) Follow(ctx context.Context, feed ChangeFeed, interval time.Duration, from int64) error {
+	last := from
 	failing := false
 	for {
 		if !sleep(ctx, interval) {
@@ -77,6 +77,11 @@ func (a *Authorizer) Follow(ctx context.Context, feed ChangeFeed, interval time.
 			if failing {
 				a.log.InfoContext(ctx, "change feed: reading again")
 				failing = false
+			}
+			if len(changes) > 0 && changes[0].Seq != last+1 {
+				a.log.WarnContext(ctx, "change feed: changes were pruned before this server read them; purging every cache",
+					"after", last, "next", changes[0].Seq)
+				a.Apply(Change{Kind: "gap"})
 			}
 			for _, ch := range changes {
 				a.Apply(ch)

@@ -354,3 +354,22 @@ func TestMintAccessTokenRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckTokenRevocationWithoutTheChangeRecord: a server that misses a
+// signing key's revocation record (a feed outage, a failed append) still
+// refuses the key's tokens once cache.ttl has passed, as for API keys.
+func TestCheckTokenRevocationWithoutTheChangeRecord(t *testing.T) {
+	w := newWorld(t)
+	acme := w.keyring(t)["acme"]
+	r := get("api.example.test", "/me", "authorization", "Bearer "+mint(t, acme, w.clock.Now(), 12*time.Hour, nil))
+	if d := w.check(t, r); d.Reason != authz.ReasonAllowed {
+		t.Fatalf("before: %s", d.Reason)
+	}
+	if _, err := w.st.RevokeSigningKey(t.Context(), "acme", acme.ID); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(authz.DefaultCacheConfig().TTL)
+	if d := w.check(t, r); d.Reason != authz.ReasonTokenRevoked {
+		t.Errorf("cache.ttl after a revocation no change record announced: %s", d.Reason)
+	}
+}

@@ -299,7 +299,11 @@ func TestCheckRotationWithGrace(t *testing.T) {
 	w := newWorld(t, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = w.a.Follow(ctx, w.st.Store, 10*time.Millisecond) })
+	pos, err := authz.Position(ctx, w.st.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() { _ = w.a.Follow(ctx, w.st.Store, 10*time.Millisecond, pos) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
 
 	old := w.keys["acme/ci"]
@@ -335,7 +339,11 @@ func TestCheckRevocationReachesServerWithinBound(t *testing.T) {
 	w := newWorld(t, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = w.a.Follow(ctx, w.st.Store, 500*time.Millisecond) })
+	pos, err := authz.Position(ctx, w.st.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() { _ = w.a.Follow(ctx, w.st.Store, 500*time.Millisecond, pos) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
 
 	req := envoyRequest("GET", api, "/me", "x-api-key", w.keys["acme/ci"])

@@ -15,20 +15,24 @@ import (
 
 // keySet is a provider's JSON Web Key Set as go-oidc's KeySet: it verifies
 // a token's signature with the key its kid names. Keys are fetched on the
-// first token and again only when a token names a kid not in the set, at
-// most once per refetchEvery however many such tokens arrive; a failed
-// fetch keeps the keys already known, so they go on verifying while the
-// provider is down. Keys come only from the jwks_uri of discovery: a
-// token's jku, x5u, jwk or x5c headers are never followed.
+// first token, again when a token names a kid not in the set, and again
+// once the set is older than refreshEvery (so that a key the provider
+// withdrew stops verifying); fetches happen at most once per refetchEvery
+// however many tokens ask. A failed fetch keeps the keys already known, so
+// they go on verifying while the provider is down. Keys come only from the
+// jwks_uri of discovery: a token's jku, x5u, jwk or x5c headers are never
+// followed.
 type keySet struct {
 	url          string
 	client       *http.Client
 	algs         []jose.SignatureAlgorithm
 	now          func() time.Time
 	refetchEvery time.Duration
+	refreshEvery time.Duration
 
 	mu      sync.RWMutex
 	keys    []jose.JSONWebKey
+	fetched time.Time // when keys were fetched
 	tried   time.Time // last fetch attempt
 	lastErr error     // its error, if it failed
 	sf      singleflight.Group
@@ -67,6 +71,9 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 		return nil, errors.New("want exactly one signature")
 	}
 	h := jws.Signatures[0].Header
+	if k.old() {
+		_ = k.refetch(ctx) // on failure the known keys go on verifying
+	}
 	candidates := k.match(h.KeyID, h.Algorithm)
 	if len(candidates) == 0 {
 		if err := k.refetch(ctx); err != nil {
@@ -85,6 +92,13 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 		}
 	}
 	return nil, errSignature
+}
+
+// old reports whether the keys were fetched longer than refreshEvery ago.
+func (k *keySet) old() bool {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return !k.fetched.IsZero() && k.now().Sub(k.fetched) >= k.refreshEvery
 }
 
 // match returns the known keys a token with kid and alg may be verified
@@ -137,7 +151,7 @@ func (k *keySet) refetch(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		k.keys = keys
+		k.keys, k.fetched = keys, k.now()
 		return nil, nil
 	})
 	return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/usher-dev/usher/authz"
 )
@@ -26,18 +27,18 @@ type Trust struct {
 	GroupsClaim string
 }
 
-// Lookup finds every tenant's trust of one issuer.
+// Lookup reads every tenant's trusts. There are few: the verifier keeps
+// them all in memory, so that a token naming an issuer nobody trusts costs
+// no store read.
 type Lookup interface {
-	Trusts(ctx context.Context, issuer string) ([]Trust, error)
+	Trusts(ctx context.Context) ([]Trust, error)
 }
 
 // LookupFunc adapts a function to Lookup.
-type LookupFunc func(ctx context.Context, issuer string) ([]Trust, error)
+type LookupFunc func(ctx context.Context) ([]Trust, error)
 
 // Trusts implements Lookup.
-func (f LookupFunc) Trusts(ctx context.Context, issuer string) ([]Trust, error) {
-	return f(ctx, issuer)
-}
+func (f LookupFunc) Trusts(ctx context.Context) ([]Trust, error) { return f(ctx) }
 
 // Config wires a Verifier.
 type Config struct {
@@ -49,6 +50,10 @@ type Config struct {
 	// RefetchEvery bounds how often a provider's keys are fetched because
 	// a token names an unknown kid; zero means 30s.
 	RefetchEvery time.Duration
+	// RefreshEvery is how old a provider's key set may grow before it is
+	// fetched again, so that a key the provider withdrew stops verifying;
+	// zero means 1h.
+	RefreshEvery time.Duration
 	// TrustTTL is how long trust records are cached; changes purge them
 	// sooner. Zero means 1m.
 	TrustTTL time.Duration
@@ -60,20 +65,14 @@ type Config struct {
 // is safe for concurrent use.
 type Verifier struct {
 	cfg Config
+	sf  singleflight.Group
 
 	mu        sync.Mutex
-	trusts    map[string]trustEntry // by issuer; only issuers some tenant trusts, plus a bounded set of unknown ones
-	providers map[string]*provider  // by issuer; only trusted issuers
+	trusts    map[string][]Trust // by issuer: every trust, read at once
+	fetched   time.Time          // when trusts was read; zero: read again
+	gen       uint64             // bumped by Apply: a read that began before is not kept
+	providers map[string]*provider
 }
-
-type trustEntry struct {
-	trusts  []Trust
-	fetched time.Time
-}
-
-// maxUnknownIssuers bounds the memory of issuers nobody trusts, which come
-// from unauthenticated tokens.
-const maxUnknownIssuers = 1024
 
 // discoveryRetry is how long a failed discovery is remembered before the
 // next attempt.
@@ -94,6 +93,9 @@ func New(cfg Config) *Verifier {
 	if cfg.RefetchEvery == 0 {
 		cfg.RefetchEvery = 30 * time.Second
 	}
+	if cfg.RefreshEvery == 0 {
+		cfg.RefreshEvery = time.Hour
+	}
 	if cfg.TrustTTL == 0 {
 		cfg.TrustTTL = time.Minute
 	}
@@ -103,17 +105,18 @@ func New(cfg Config) *Verifier {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Verifier{cfg: cfg, trusts: map[string]trustEntry{}, providers: map[string]*provider{}}
+	return &Verifier{cfg: cfg, providers: map[string]*provider{}}
 }
 
-// Apply forgets what an issuer change makes stale: the trusts and, when
-// no tenant trusts the issuer any more, its provider.
+// Apply forgets what an issuer change makes stale: the trusts, and the
+// provider of the issuer that changed.
 func (v *Verifier) Apply(ch authz.Change) {
 	if ch.Kind != authz.ChangeIssuer {
 		return
 	}
 	v.mu.Lock()
-	delete(v.trusts, ch.Key)
+	v.gen++
+	v.fetched = time.Time{}
 	delete(v.providers, ch.Key)
 	v.mu.Unlock()
 }
@@ -274,38 +277,43 @@ func groupsOf(claims map[string]any, path string) ([]string, bool, error) {
 	return nil, false, tokenErr(authz.ReasonTokenClaimsInvalid, "groups claim %s is neither a string nor a list", path)
 }
 
-// trustsOf returns the trusts of an issuer, cached for TrustTTL.
+// trustsOf returns the trusts of an issuer from the trusts in memory,
+// reading them all again when they are older than TrustTTL or an issuer
+// changed.
 func (v *Verifier) trustsOf(ctx context.Context, issuer string) ([]Trust, error) {
 	now := v.cfg.Now()
 	v.mu.Lock()
-	e, ok := v.trusts[issuer]
-	v.mu.Unlock()
-	if ok && now.Sub(e.fetched) < v.cfg.TrustTTL {
-		return e.trusts, nil
+	if !v.fetched.IsZero() && now.Sub(v.fetched) < v.cfg.TrustTTL {
+		t := v.trusts[issuer]
+		v.mu.Unlock()
+		return t, nil
 	}
-	trusts, err := v.cfg.Lookup.Trusts(ctx, issuer)
+	gen := v.gen
+	v.mu.Unlock()
+	all, err, _ := v.sf.Do("trusts", func() (any, error) { return v.cfg.Lookup.Trusts(ctx) })
 	if err != nil {
-		return nil, fmt.Errorf("read trusts of %s: %w", issuer, err)
+		return nil, fmt.Errorf("read the trusted issuers: %w", err)
+	}
+	byIssuer := map[string][]Trust{}
+	for _, t := range all.([]Trust) {
+		byIssuer[t.Issuer] = append(byIssuer[t.Issuer], t)
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if len(trusts) == 0 && len(v.trusts) >= maxUnknownIssuers {
-		// A flood of made-up issuers: forget the unknown ones.
-		for iss, t := range v.trusts {
-			if len(t.trusts) == 0 {
-				delete(v.trusts, iss)
-			}
-		}
+	if v.gen == gen {
+		// Keep it only if no change came while reading: it may predate one.
+		v.trusts, v.fetched = byIssuer, now
 	}
-	v.trusts[issuer] = trustEntry{trusts: trusts, fetched: now}
-	return trusts, nil
+	return byIssuer[issuer], nil
 }
 
 // provider returns the discovered provider of a trusted issuer, running
-// discovery once (and again after a failure, at most every 5s).
+// discovery once (and again after a failure, at most every 5s), shared by
+// every request waiting for it.
 func (v *Verifier) provider(ctx context.Context, issuer string) (*provider, error) {
 	v.mu.Lock()
 	p, ok := v.providers[issuer]
+	gen := v.gen
 	v.mu.Unlock()
 	if ok && p.err == nil {
 		return p, nil
@@ -313,25 +321,32 @@ func (v *Verifier) provider(ctx context.Context, issuer string) (*provider, erro
 	if ok && v.cfg.Now().Sub(p.failedAt) < discoveryRetry {
 		return nil, p.err
 	}
-	d, err := Discover(ctx, v.cfg.Client, issuer)
-	if err != nil {
-		p = &provider{err: err, failedAt: v.cfg.Now()}
-		v.cfg.Logger.WarnContext(ctx, "identity provider discovery failed", "issuer", issuer, "err", err)
-	} else {
-		algs := make([]jose.SignatureAlgorithm, len(d.Algorithms))
-		for i, a := range d.Algorithms {
-			algs[i] = jose.SignatureAlgorithm(a)
-		}
-		ks := &keySet{url: d.JWKSURL, client: v.cfg.Client, algs: algs, now: v.cfg.Now, refetchEvery: v.cfg.RefetchEvery}
-		leeway := v.cfg.Leeway
-		p = &provider{keys: ks, verifier: oidc.NewVerifier(issuer, ks, &oidc.Config{
-			SkipClientIDCheck:    true, // the audience is checked per tenant
-			SupportedSigningAlgs: d.Algorithms,
-			Now:                  func() time.Time { return v.cfg.Now().Add(-leeway) },
-		})}
-	}
+	res, _, _ := v.sf.Do("discover "+issuer, func() (any, error) { return v.discover(ctx, issuer), nil })
+	p = res.(*provider)
 	v.mu.Lock()
-	v.providers[issuer] = p
+	if v.gen == gen {
+		v.providers[issuer] = p
+	}
 	v.mu.Unlock()
 	return p, p.err
+}
+
+func (v *Verifier) discover(ctx context.Context, issuer string) *provider {
+	d, err := Discover(ctx, v.cfg.Client, issuer)
+	if err != nil {
+		v.cfg.Logger.WarnContext(ctx, "identity provider discovery failed", "issuer", issuer, "err", err)
+		return &provider{err: err, failedAt: v.cfg.Now()}
+	}
+	algs := make([]jose.SignatureAlgorithm, len(d.Algorithms))
+	for i, a := range d.Algorithms {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	ks := &keySet{url: d.JWKSURL, client: v.cfg.Client, algs: algs, now: v.cfg.Now,
+		refetchEvery: v.cfg.RefetchEvery, refreshEvery: v.cfg.RefreshEvery}
+	leeway := v.cfg.Leeway
+	return &provider{keys: ks, verifier: oidc.NewVerifier(issuer, ks, &oidc.Config{
+		SkipClientIDCheck:    true, // the audience is checked per tenant
+		SupportedSigningAlgs: d.Algorithms,
+		Now:                  func() time.Time { return v.cfg.Now().Add(-leeway) },
+	})}
 }

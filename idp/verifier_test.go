@@ -74,8 +74,8 @@ func newWorld(t *testing.T, groupsClaim string) *world {
 }
 
 func lookup(st *store.Store) idp.Lookup {
-	return idp.LookupFunc(func(ctx context.Context, issuer string) ([]idp.Trust, error) {
-		is, err := st.IssuerTrusts(ctx, issuer)
+	return idp.LookupFunc(func(ctx context.Context) ([]idp.Trust, error) {
+		is, err := st.AllIssuers(ctx)
 		var out []idp.Trust
 		for _, x := range is {
 			out = append(out, idp.Trust{Tenant: x.Tenant, Issuer: x.Issuer, Audience: x.Audience, GroupsClaim: x.GroupsClaim})
@@ -440,5 +440,68 @@ func TestDiscover(t *testing.T) {
 	p.SetDown(true)
 	if _, err := idp.Discover(t.Context(), idp.NewClient(5*time.Second), p.URL); err == nil || !strings.Contains(err.Error(), "discovery") {
 		t.Errorf("down: %v", err)
+	}
+}
+
+// TestWithdrawnKeyStopsVerifying: a key the provider drops from its key set
+// (while its successor was already published) stops verifying once the
+// set is refreshed, at most an hour later.
+func TestWithdrawnKeyStopsVerifying(t *testing.T) {
+	w := newWorld(t, "memberOf")
+	if d := w.check(t, "/me", testidp.Sign(t, w.rsa, w.claims(nil), nil)); d.Reason != authz.ReasonAllowed {
+		t.Fatalf("warm-up: %s", d.Reason)
+	}
+	w.idp.SetKeys(w.ec) // the RSA key is withdrawn
+	w.clock.Advance(30 * time.Minute)
+	if d := w.check(t, "/me", testidp.Sign(t, w.rsa, w.claims(map[string]any{"sub": "a"}), nil)); d.Reason != authz.ReasonAllowed {
+		t.Errorf("within the refresh period the known key still verifies: %s", d.Reason)
+	}
+	w.clock.Advance(30 * time.Minute)
+	if d := w.check(t, "/me", testidp.Sign(t, w.rsa, w.claims(map[string]any{"sub": "b"}), nil)); d.Reason != authz.ReasonTokenInvalid {
+		t.Errorf("an hour later the withdrawn key: %s", d.Reason)
+	}
+	if d := w.check(t, "/me", testidp.Sign(t, w.ec, w.claims(map[string]any{"sub": "c"}), nil)); d.Reason != authz.ReasonAllowed {
+		t.Errorf("the key still published: %s", d.Reason)
+	}
+}
+
+// TestIssuerRemovalNotLostToInflightRead removes an issuer while a read of
+// the trusts, begun before, is still in flight: what that read brings back
+// must not be kept, or the removed trust would live on.
+func TestIssuerRemovalNotLostToInflightRead(t *testing.T) {
+	w := newWorld(t, "memberOf")
+	readDone, release := make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	inner := lookup(w.st)
+	w.v = idp.New(idp.Config{Leeway: 30 * time.Second, Now: w.clock.Now, Lookup: idp.LookupFunc(func(ctx context.Context) ([]idp.Trust, error) {
+		ts, err := inner.Trusts(ctx)
+		if held.CompareAndSwap(false, true) {
+			close(readDone)
+			<-release
+		}
+		return ts, err
+	})})
+	r, err := authz.ParseRules("rules", []byte(rules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.a.Close()
+	if w.a, err = authz.New(authz.Config{Rules: r, Keys: w.st, Seats: w.st, External: w.v, SeatLister: w.st,
+		Cache: authz.DefaultCacheConfig(), Now: w.clock.Now}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.a.Close)
+
+	done := make(chan authz.Decision, 1)
+	go func() { done <- w.check(t, "/me", testidp.Sign(t, w.rsa, w.claims(map[string]any{"sub": "u1"}), nil)) }()
+	<-readDone
+	if err := w.st.RemoveIssuer(t.Context(), "acme", w.idp.URL); err != nil {
+		t.Fatal(err)
+	}
+	w.apply(t)
+	close(release)
+	<-done
+	if d := w.check(t, "/me", testidp.Sign(t, w.rsa, w.claims(map[string]any{"sub": "attacker"}), nil)); d.Reason != authz.ReasonIssuerUnknown {
+		t.Errorf("a token first seen after the removal: %s", d.Reason)
 	}
 }

@@ -119,6 +119,11 @@ func (s *Store) IssuerTrusts(ctx context.Context, issuer string) ([]Issuer, erro
 	return s.findIssuers(ctx, bson.D{{Key: "issuer", Value: issuer}})
 }
 
+// AllIssuers lists every tenant's trusts.
+func (s *Store) AllIssuers(ctx context.Context) ([]Issuer, error) {
+	return s.findIssuers(ctx, bson.D{})
+}
+
 func (s *Store) findIssuers(ctx context.Context, filter bson.D) ([]Issuer, error) {
 	var docs []issuerDoc
 	if err := s.findAll(ctx, colIssuers, filter, &docs); err != nil {

@@ -261,6 +261,13 @@ func serve(ctx context.Context, cfg serveConfig, deps serveDeps, log *slog.Logge
 		return err
 	}
 	m.watchCaches(a)
+	pos, err := authz.Position(ctx, st)
+	if err != nil {
+		stopServers()
+		a.Close()
+		_ = st.Close(context.WithoutCancel(ctx))
+		return fmt.Errorf("read the change feed's position: %w", err)
+	}
 	g.a.Store(a)
 	ready.Store(true)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -269,7 +276,7 @@ func serve(ctx context.Context, cfg serveConfig, deps serveDeps, log *slog.Logge
 
 	bgCtx, stopBg := context.WithCancel(ctx)
 	var bg sync.WaitGroup
-	bg.Go(func() { _ = a.Follow(bgCtx, st, cfg.ChangesInterval) })
+	bg.Go(func() { _ = a.Follow(bgCtx, st, cfg.ChangesInterval, pos) })
 	bg.Go(func() { every(bgCtx, cfg.UsageFlushInterval, func() { flushUsage(bgCtx, a, log) }) })
 	bg.Go(func() {
 		// The feed stays short: on the embedded store every poll reads it.
@@ -342,8 +349,8 @@ func checkKeyring(ctx context.Context, st *store.Store, master seal.Key, log *sl
 
 // trustLookup reads the issuers tenants trust from the store.
 func trustLookup(st *store.Store) idp.Lookup {
-	return idp.LookupFunc(func(ctx context.Context, issuer string) ([]idp.Trust, error) {
-		is, err := st.IssuerTrusts(ctx, issuer)
+	return idp.LookupFunc(func(ctx context.Context) ([]idp.Trust, error) {
+		is, err := st.AllIssuers(ctx)
 		if err != nil {
 			return nil, err
 		}
