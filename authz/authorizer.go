@@ -277,9 +277,28 @@ type principal struct {
 // a context error denies with a timeout, a store failure with a 503.
 func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
 	d := a.decide(ctx, r)
-	if d.Allowed() {
-		d.Remove = a.removals(r.Headers, &d)
+	if !d.Allowed() {
+		return d
 	}
+	// A method-override header makes some upstreams run another method:
+	// the request must be allowed as that method too.
+	for _, h := range methodOverrideHeaders {
+		m, ok := r.Headers[h]
+		if !ok {
+			continue
+		}
+		if !validToken(m) {
+			return Deny(ReasonRequestInvalid)
+		}
+		if m = upperMethod(m); m != upperMethod(r.Method) {
+			o := *r
+			o.Method = m
+			if od := a.decide(ctx, &o); !od.Allowed() {
+				return od
+			}
+		}
+	}
+	d.Remove = a.removals(r.Headers, &d)
 	return d
 }
 
@@ -556,6 +575,10 @@ func (d *Decision) sets(name string) bool {
 		return true
 	case HeaderEmail:
 		return d.Identity.Email != ""
+	case HeaderIssuer:
+		return d.Identity.Issuer != ""
+	case HeaderSpace:
+		return d.Space != ""
 	case HeaderSeats:
 		return d.Seats != ""
 	}
@@ -574,6 +597,12 @@ func (d *Decision) IdentityHeaders(set func(name, value string)) {
 		set(HeaderEmail, d.Identity.Email)
 	}
 	set(HeaderAuth, string(d.Identity.Method))
+	if d.Identity.Issuer != "" {
+		set(HeaderIssuer, d.Identity.Issuer)
+	}
+	if d.Space != "" {
+		set(HeaderSpace, d.Space)
+	}
 	if d.Seats != "" {
 		set(HeaderSeats, d.Seats)
 	}

@@ -158,6 +158,13 @@ func TestCheck(t *testing.T) {
 		{"encoded dot segments are ambiguous", get(api, "/public/%2e%2E/admin/x", "x-api-key", ci), deny(400, authz.ReasonPathInvalid)},
 		{"dot dot after a protected prefix", get(api, "/admin/..", "x-api-key", ci), deny(400, authz.ReasonPathInvalid)},
 		{"escaped letters reach the admin rule", get(api, "/%61dmin/x", "x-api-key", ci), denyCI(authz.ReasonPermissionDenied, "")},
+		{"method override to a stricter rule", get(api, "/spaces/proj1/datasets/a", "x-api-key", reader, "x-http-method-override", "DELETE"),
+			outcome{403, authz.ReasonPermissionDenied, "apikey:readeracmekeyaaa", "acme", authz.AuthAPIKey, "viewers", nil}},
+		{"method override, lower case", get(api, "/spaces/proj1/datasets/a", "x-api-key", reader, "x-method-override", "put"),
+			outcome{403, authz.ReasonPermissionDenied, "apikey:readeracmekeyaaa", "acme", authz.AuthAPIKey, "viewers", nil}},
+		{"method override allowed both ways", get(api, "/spaces/proj1/datasets/a", "x-api-key", ci, "x-http-method", "POST"), allowCI},
+		{"method override not a method", get(api, "/spaces/proj1/datasets/a", "x-api-key", ci, "x-http-method-override", "DE LETE"), deny(400, authz.ReasonRequestInvalid)},
+		{"path case matters by default", get(api, "/ADMIN/x", "x-api-key", ci), deny(403, authz.ReasonNoRoute)},
 		{"lower-case method meets the write rule", req("post", api, "/spaces/proj1/datasets/a", "x-api-key", w.keys["acme/reader"]),
 			outcome{403, authz.ReasonPermissionDenied, "apikey:readeracmekeyaaa", "acme", authz.AuthAPIKey, "viewers", nil}},
 		{"double slash reaches the admin rule", get(api, "//admin//x", "x-api-key", ci), denyCI(authz.ReasonPermissionDenied, "")},
@@ -258,6 +265,19 @@ func TestCheckRemovesSpoofedIdentityHeaders(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestCheckCaseInsensitiveRules(t *testing.T) {
+	rules, err := authz.ParseRules("ci", []byte("case_insensitive: true\nrules:\n  - path: /admin/**\n    permission: admin\n    space: ops\n  - path: /**\n    authenticated: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, func(c *authz.Config) { c.Rules = rules })
+	for _, p := range []string{"/admin/x", "/ADMIN/x", "/Admin/x"} {
+		if d := w.check(t, get("x.test", p, "x-api-key", w.keys["acme/ci"])); d.Reason != authz.ReasonPermissionDenied {
+			t.Errorf("%s: %s, want the admin rule's permission_denied", p, d.Reason)
+		}
 	}
 }
 

@@ -194,7 +194,7 @@ func (a *Authorizer) verifyExternal(ctx context.Context, token, iss string) (*to
 		return nil, tokenErr(ReasonTokenClaimsInvalid, fmt.Errorf("%d groups, more than %d", len(x.Groups), maxGroups))
 	}
 	t := &tokenInfo{
-		id:      Identity{Subject: x.Subject, Tenant: x.Tenant, Email: x.Email, Method: AuthJWT},
+		id:      Identity{Subject: x.Subject, Tenant: x.Tenant, Email: x.Email, Method: AuthJWT, Issuer: x.Issuer},
 		expires: x.Expires,
 	}
 	if x.Overage || len(x.Groups) == 0 {

@@ -113,8 +113,19 @@ const (
 	HeaderTenant  = "x-usher-tenant"
 	HeaderEmail   = "x-usher-email"
 	HeaderAuth    = "x-usher-auth"
+	HeaderIssuer  = "x-usher-issuer"
+	HeaderSpace   = "x-usher-space"
 	HeaderSeats   = "x-usher-seats"
 )
+
+// IdentityHeaders lists every identity header usher may set; a proxy in
+// front should strip them from client requests on routes usher does not
+// check.
+var IdentityHeaders = []string{HeaderSubject, HeaderTenant, HeaderEmail, HeaderAuth, HeaderIssuer, HeaderSpace, HeaderSeats}
+
+// Method-override headers: some frameworks run the method they name
+// instead of the request's.
+var methodOverrideHeaders = []string{"x-http-method-override", "x-http-method", "x-method-override"}
 
 // isIdentityHeader reports whether name (lower-case) reads as an identity
 // header to some upstream: "x-usher-" with '_' or '.' in place of any '-',

@@ -87,6 +87,9 @@ type Identity struct {
 	Tenant  string
 	Email   string
 	Method  AuthMethod
+	// Issuer is the token's issuer when Method is AuthJWT: usher's, or the
+	// IdP's. Subjects are unique only within an issuer.
+	Issuer string
 	// KeyID is the API key id when Method is AuthAPIKey.
 	KeyID string
 }

@@ -38,7 +38,10 @@ func (a Access) String() string {
 // decides what a request needs; with none matching, the default does.
 type Rules struct {
 	defaultAccess Access
-	rules         []rule
+	// caseInsensitive compares path literals ignoring case, for upstreams
+	// that route "/Admin" to "/admin" (ASP.NET, Express by default).
+	caseInsensitive bool
+	rules           []rule
 }
 
 type rule struct {
@@ -88,8 +91,9 @@ func DenyAllRules() *Rules { return &Rules{defaultAccess: AccessDeny} }
 func (rs *Rules) Len() int { return len(rs.rules) }
 
 type rulesFile struct {
-	Default string     `yaml:"default"`
-	Rules   []ruleFile `yaml:"rules"`
+	Default         string     `yaml:"default"`
+	CaseInsensitive bool       `yaml:"case_insensitive"`
+	Rules           []ruleFile `yaml:"rules"`
 }
 
 type ruleFile struct {
@@ -124,7 +128,7 @@ func ParseRules(name string, data []byte) (*Rules, error) {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s: %s", name, field, fmt.Sprintf(format, args...)))
 	}
-	rs := &Rules{}
+	rs := &Rules{caseInsensitive: f.CaseInsensitive}
 	switch f.Default {
 	case "", "deny":
 		rs.defaultAccess = AccessDeny
@@ -345,7 +349,7 @@ func (rs *Rules) match(host, method, path string) (*rule, string) {
 		if r.methods != nil && !contains(r.methods, method) {
 			continue
 		}
-		if space, ok := r.matchPath(path); ok {
+		if space, ok := r.matchPath(path, rs.caseInsensitive); ok {
 			return r, space
 		}
 	}
@@ -355,7 +359,7 @@ func (rs *Rules) match(host, method, path string) (*rule, string) {
 // matchPath matches a normalised path. A trailing slash is not significant:
 // "/me/" matches the pattern "/me", so a rule cannot be sidestepped by
 // adding one.
-func (r *rule) matchPath(path string) (space string, ok bool) {
+func (r *rule) matchPath(path string, foldCase bool) (space string, ok bool) {
 	rest := path[1:]
 	if rest != "" && rest[len(rest)-1] == '/' {
 		rest = rest[:len(rest)-1]
@@ -375,7 +379,7 @@ func (r *rule) matchPath(path string) (space string, ok bool) {
 		}
 		switch sg.kind {
 		case segLiteral:
-			if s != sg.lit {
+			if s != sg.lit && !(foldCase && strings.EqualFold(s, sg.lit)) {
 				return "", false
 			}
 		case segParam:

@@ -258,7 +258,7 @@ func TestRuleMatchPath(t *testing.T) {
 	} {
 		t.Run(tt.pattern+" "+tt.path, func(t *testing.T) {
 			rs := mustParseRules(t, `rules: [{path: "`+tt.pattern+`", public: true}]`)
-			space, ok := rs.rules[0].matchPath(tt.path)
+			space, ok := rs.rules[0].matchPath(tt.path, false)
 			if ok != tt.ok || (ok && space != tt.space) {
 				t.Errorf("matchPath(%q) = %q, %v; want %q, %v", tt.path, space, ok, tt.space, tt.ok)
 			}

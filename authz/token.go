@@ -338,7 +338,7 @@ func (a *Authorizer) verifyAccessToken(ctx context.Context, token string, header
 		spaceSeats[space] = seatRef{name: seat, key: seatKey(key.Tenant, seat)}
 	}
 	return &tokenInfo{
-		id:         Identity{Subject: claims.Subject, Tenant: key.Tenant, Email: claims.Email, Method: AuthJWT},
+		id:         Identity{Subject: claims.Subject, Tenant: key.Tenant, Email: claims.Email, Method: AuthJWT, Issuer: claims.Issuer},
 		expires:    claims.ExpiresAt.Time,
 		keyRetires: key.RetireAt,
 		spaceSeats: spaceSeats,

@@ -58,7 +58,7 @@ const (
 
 // identityHeaders are the headers usher sets on an allowed request; a client
 // must never get its own copy of one to the app.
-var identityHeaders = []string{"x-usher-auth", "x-usher-email", "x-usher-seats", "x-usher-subject", "x-usher-tenant"}
+var identityHeaders = authz.IdentityHeaders
 
 func readExample(t *testing.T, name string) []byte {
 	t.Helper()

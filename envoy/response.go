@@ -104,6 +104,12 @@ func metadata(d *authz.Decision) *structpb.Struct {
 		if d.Identity.Email != "" {
 			f["email"] = structpb.NewStringValue(d.Identity.Email)
 		}
+		if d.Identity.Issuer != "" {
+			f["issuer"] = structpb.NewStringValue(d.Identity.Issuer)
+		}
+		if d.Space != "" {
+			f["space"] = structpb.NewStringValue(d.Space)
+		}
 		if d.Seats != "" {
 			f["seats"] = structpb.NewStringValue(d.Seats)
 		}

@@ -166,8 +166,10 @@ func denied(code codes.Code, status int32, reason string) answer {
 	return a
 }
 
+// allowed is the answer allowing an API key on a permission route in
+// space proj1.
 func allowed(subject, tenant, seats string, remove ...string) answer {
-	set := map[string]string{"x-usher-subject": subject, "x-usher-tenant": tenant, "x-usher-auth": "apikey"}
+	set := map[string]string{"x-usher-subject": subject, "x-usher-tenant": tenant, "x-usher-auth": "apikey", "x-usher-space": "proj1"}
 	if seats != "" {
 		set["x-usher-seats"] = seats
 	}

@@ -159,7 +159,9 @@ func (v *Verifier) Verify(ctx context.Context, token, issuer string) (authz.Exte
 		return authz.ExternalToken{}, tokenErr(authz.ReasonTokenClaimsInvalid, "sub missing")
 	}
 	x := authz.ExternalToken{Tenant: trust.Tenant, Issuer: issuer, Subject: idt.Subject, Expires: idt.Expiry}
-	if email, ok := claims["email"].(string); ok {
+	// Only a verified email: some IdPs let users set theirs, and an
+	// upstream keying accounts by email would hand them another's.
+	if email, ok := claims["email"].(string); ok && claims["email_verified"] == true {
 		x.Email = email
 	}
 	x.Groups, x.Overage, err = groupsOf(claims, trust.GroupsClaim)

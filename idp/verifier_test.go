@@ -505,3 +505,28 @@ func TestIssuerRemovalNotLostToInflightRead(t *testing.T) {
 		t.Errorf("a token first seen after the removal: %s", d.Reason)
 	}
 }
+
+// TestEmailOnlyWhenVerified: the IdP's email goes upstream only when the
+// IdP says it verified it; some IdPs let users set their own.
+func TestEmailOnlyWhenVerified(t *testing.T) {
+	w := newWorld(t, "memberOf")
+	tests := []struct {
+		name   string
+		claims map[string]any
+		want   string
+	}{
+		{"verified", map[string]any{"email": "alice@acme.test", "email_verified": true}, "alice@acme.test"},
+		{"unverified", map[string]any{"email": "alice@acme.test", "email_verified": false}, ""},
+		{"no verdict", map[string]any{"email": "alice@acme.test"}, ""},
+		{"verdict as a string", map[string]any{"email": "alice@acme.test", "email_verified": "true"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.claims["sub"] = "user-" + tt.name
+			d := w.check(t, "/me", testidp.Sign(t, w.rsa, w.claims(tt.claims), nil))
+			if d.Reason != authz.ReasonAllowed || d.Identity.Email != tt.want || d.Identity.Issuer != w.idp.URL {
+				t.Errorf("%s: email %q issuer %q, want %q and %s", d.Reason, d.Identity.Email, d.Identity.Issuer, tt.want, w.idp.URL)
+			}
+		})
+	}
+}

@@ -162,7 +162,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		unique bool
 	}{
 		{colSpaces, bson.D{{Key: "tenant", Value: 1}, {Key: "name", Value: 1}}, false},
-		{colSeats, bson.D{{Key: "tenant", Value: 1}, {Key: "name", Value: 1}}, false},
+		{colSeats, bson.D{{Key: "tenant", Value: 1}, {Key: "name", Value: 1}, {Key: "version", Value: 1}}, false},
 		{colSeats, bson.D{{Key: "tenant", Value: 1}, {Key: "groups", Value: 1}}, false},
 		{colAPIKeys, bson.D{{Key: "tenant", Value: 1}, {Key: "name", Value: 1}}, false},
 		// One successor per key: the claim that makes rotation happen once.
