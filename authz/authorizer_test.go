@@ -373,14 +373,7 @@ func TestCheckRevocationPurgesCache(t *testing.T) {
 
 func TestFollowAppliesChanges(t *testing.T) {
 	w := newWorld(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	pos, err := authz.Position(ctx, w.st.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Go(func() { _ = w.a.Follow(ctx, w.st.Store, 10*time.Millisecond, pos) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	storetest.Follow(t, w.a, w.st.Store, 10*time.Millisecond)
 
 	write := get("api.example.test", "/spaces/proj1/datasets/a", "x-api-key", w.keys["acme/reader"])
 	write.Method = "POST"

@@ -299,14 +299,7 @@ func TestCheckExpiryBoundaryWhileCached(t *testing.T) {
 
 func TestCheckRotationWithGrace(t *testing.T) {
 	w := newWorld(t, nil)
-	ctx, cancel := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	pos, err := authz.Position(ctx, w.st.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Go(func() { _ = w.a.Follow(ctx, w.st.Store, 10*time.Millisecond, pos) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	storetest.Follow(t, w.a, w.st.Store, 10*time.Millisecond)
 
 	old := w.keys["acme/ci"]
 	req := func(key string) *authv3.CheckRequest { return envoyRequest("GET", api, "/me", "x-api-key", key) }
@@ -339,14 +332,7 @@ func TestCheckRotationWithGrace(t *testing.T) {
 
 func TestCheckRevocationReachesServerWithinBound(t *testing.T) {
 	w := newWorld(t, nil)
-	ctx, cancel := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	pos, err := authz.Position(ctx, w.st.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Go(func() { _ = w.a.Follow(ctx, w.st.Store, 500*time.Millisecond, pos) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	storetest.Follow(t, w.a, w.st.Store, 500*time.Millisecond)
 
 	req := envoyRequest("GET", api, "/me", "x-api-key", w.keys["acme/ci"])
 	if got := w.check(t, req); got.HTTP != 200 {

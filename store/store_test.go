@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/usher-dev/usher/authz"
+	"github.com/usher-dev/usher/internal/testclock"
 	"github.com/usher-dev/usher/store"
 	"github.com/usher-dev/usher/store/storetest"
 )
@@ -29,25 +30,10 @@ var t0 = time.Date(2031, 3, 4, 5, 6, 7, 891_234_567, time.UTC)
 // ms is what the store keeps of t.
 func ms(t time.Time) time.Time { return t.Truncate(time.Millisecond) }
 
-// clock is a fake clock for the store's timestamps.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// clock is the fake clock of the store's timestamps.
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{now: t0} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *clock { return testclock.New(t0) }
 
 // openStore opens a fresh embedded store on a fake clock.
 func openStore(t *testing.T) (*store.Store, *clock) {
