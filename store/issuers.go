@@ -114,11 +114,6 @@ func (s *Store) Issuers(ctx context.Context, tenant string) ([]Issuer, error) {
 	return s.findIssuers(ctx, bson.D{{Key: "tenant", Value: tenant}})
 }
 
-// IssuerTrusts lists every tenant's trust of one issuer.
-func (s *Store) IssuerTrusts(ctx context.Context, issuer string) ([]Issuer, error) {
-	return s.findIssuers(ctx, bson.D{{Key: "issuer", Value: issuer}})
-}
-
 // AllIssuers lists every tenant's trusts.
 func (s *Store) AllIssuers(ctx context.Context) ([]Issuer, error) {
 	return s.findIssuers(ctx, bson.D{})

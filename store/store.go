@@ -169,7 +169,6 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{colAPIKeys, bson.D{{Key: "rotated_from", Value: 1}}, true},
 		{colChanges, bson.D{{Key: "at", Value: 1}}, false},
 		{colSigningKeys, bson.D{{Key: "tenant", Value: 1}, {Key: "created_at", Value: 1}}, false},
-		{colIssuers, bson.D{{Key: "issuer", Value: 1}}, false},
 		{colIssuers, bson.D{{Key: "tenant", Value: 1}}, false},
 	}
 	for _, i := range idx {
