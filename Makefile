@@ -10,7 +10,7 @@ GOLANGCI_VERSION := v2.15.0
 GOLANGCI  := bin/golangci-lint
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test fmt-check vet lint tidy-check bench bench-ci fuzz clean
+.PHONY: help run build test tracked-check fmt-check vet lint tidy-check bench bench-ci fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,7 +21,7 @@ run: build ## build and run `usher serve` on the embedded store in ./usher-data 
 build: ## build bin/usher
 	$(GO) build -o $(BIN) ./cmd/usher
 
-test: fmt-check vet lint tidy-check testdata/idp/node_modules ## gofmt, go vet, golangci-lint, go mod tidy, then every test with -race and every benchmark once
+test: tracked-check fmt-check vet lint tidy-check testdata/idp/node_modules ## gofmt, go vet, golangci-lint, go mod tidy, then every test with -race and every benchmark once
 	$(GO) test -race -timeout 25m ./...
 	$(MAKE) bench-ci
 
@@ -30,6 +30,9 @@ test: fmt-check vet lint tidy-check testdata/idp/node_modules ## gofmt, go vet, 
 testdata/idp/node_modules: testdata/idp/package.json testdata/idp/package-lock.json
 	cd testdata/idp && npm ci --no-audit --no-fund
 	@touch $@
+
+tracked-check: ## fail if git tracks a compiled binary or a file over 1 MiB (allow list: .ci/large-files.allow)
+	@.ci/check-tracked
 
 fmt-check: ## fail if gofmt would change a file
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
