@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/usher-dev/usher/authz"
 	"github.com/usher-dev/usher/store"
@@ -14,7 +16,8 @@ import (
 // TestUpdateSeatNoLostUpdate: one admin narrows a seat's grants while
 // another edits its groups. Both changes must survive; on FerretDB two
 // updates of one document could overwrite each other, and a removed
-// permission would come back.
+// permission would come back. A hook holds each writer between its read
+// and its write until both have read, so the writers always overlap.
 func TestUpdateSeatNoLostUpdate(t *testing.T) {
 	s := storetest.Open(t, nil)
 	ctx := t.Context()
@@ -32,6 +35,20 @@ func TestUpdateSeatNoLostUpdate(t *testing.T) {
 			t.Fatal(err)
 		}
 		groups := []string{"CN=g" + name}
+		var reads atomic.Int32
+		bothRead := make(chan struct{})
+		store.SetSeatReadHook(s, func() {
+			switch reads.Add(1) {
+			case 1:
+				select {
+				case <-bothRead:
+				case <-time.After(10 * time.Second):
+					t.Errorf("round %d: the second writer never read the seat", round)
+				}
+			case 2:
+				close(bothRead)
+			}
+		})
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			if _, err := s.UpdateSeat(ctx, "acme", name, store.SeatUpdate{Grants: &narrowed}); err != nil {
@@ -44,6 +61,11 @@ func TestUpdateSeatNoLostUpdate(t *testing.T) {
 			}
 		})
 		wg.Wait()
+		store.SetSeatReadHook(s, nil)
+		// Both read the same version, so one insert lost and read again.
+		if n := reads.Load(); n < 3 {
+			t.Errorf("round %d: %d seat reads; the writers did not overlap", round, n)
+		}
 		got, err := s.Seat(ctx, "acme", name)
 		if err != nil {
 			t.Fatal(err)

@@ -97,6 +97,9 @@ func (s *Store) writeSeat(ctx context.Context, tenant, name string, change func(
 		if err != nil {
 			return seatDoc{}, err
 		}
+		if s.seatRead != nil {
+			s.seatRead()
+		}
 		next.Tenant, next.Name, next.Version = tenant, name, 1
 		if cur != nil {
 			next.Version = cur.Version + 1

@@ -69,6 +69,9 @@ type Store struct {
 	embedded *Embedded
 	now      func() time.Time
 	master   seal.Key
+	// seatRead, when set by a test, runs between a seat writer's read and
+	// its conditional insert, so a test can make two writers overlap.
+	seatRead func()
 	// Where describes the store for messages: a data dir or a redacted URI.
 	Where string
 }
