@@ -1,6 +1,11 @@
+// Step 3, authenticate, the API key format: generating, formatting and
+// parsing "sk_" keys and the digest under which they are stored. Checking a
+// presented key against its record is in apikey_auth.go.
+
 package authz
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -170,7 +175,7 @@ func ParseAPIKey(key string) (ParsedAPIKey, error) {
 		return ParsedAPIKey{}, err
 	}
 	// payload = tenant "_" id "_" secret, where the secret may hold '_'.
-	sep1 := indexByte(payload, '_')
+	sep1 := bytes.IndexByte(payload, '_')
 	if sep1 < 1 || sep1 > maxTenantLen || len(payload) < sep1+1+apiKeyIDLen+1+apiKeySecretLen {
 		return ParsedAPIKey{}, errKeyPayload
 	}
@@ -195,15 +200,6 @@ func ParseAPIKey(key string) (ParsedAPIKey, error) {
 	// One allocation for both strings.
 	s := string(payload[:sep2])
 	return ParsedAPIKey{Tenant: s[:sep1], ID: s[sep1+1:]}, nil
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // decodeBase62 decodes digits (most significant first) into the tail of buf

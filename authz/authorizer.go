@@ -1,12 +1,15 @@
+// The decision's entry point: [Config], [New] and the caches, and [Check],
+// which runs the steps in order (normalise, route, authenticate, authorise,
+// answer) and maps lookup errors to denials. Each step lives in its own
+// files; doc.go lists them.
+
 package authz
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -48,7 +51,7 @@ type Authorizer struct {
 	tokenCfg        TokenConfig
 	claimNames      []string
 	keys            *cache[*keyInfo]
-	seats           *cache[*seatGrants]
+	seats           *cache[*cachedSeat]
 	signingKeys     *cache[*SigningKey]
 	tokens          *cache[*tokenInfo]
 	groups          *cache[*groupIndex]
@@ -110,7 +113,7 @@ func (a *Authorizer) newCaches(cfg CacheConfig) error {
 	if a.keys, err = newCache(cfg, a.now, a.loadKey, (*keyInfo).cost); err != nil {
 		return err
 	}
-	if a.seats, err = newCache(cfg, a.now, a.loadSeat, (*seatGrants).cost); err != nil {
+	if a.seats, err = newCache(cfg, a.now, a.loadSeat, (*cachedSeat).cost); err != nil {
 		return err
 	}
 	if a.signingKeys, err = newCache(cfg, a.now, a.loadSigningKey, func(*SigningKey) int64 { return 256 }); err != nil {
@@ -155,124 +158,6 @@ func (a *Authorizer) KeyCacheStats() *CacheStats { return a.keys.stats }
 // SeatCacheStats exposes the seat cache's counters.
 func (a *Authorizer) SeatCacheStats() *CacheStats { return a.seats.stats }
 
-// keyInfo is a cached API key with what decisions derive from it.
-type keyInfo struct {
-	APIKey
-	subject  string
-	allSeats string   // Seats joined with ","
-	seatKeys []string // seat cache keys, parallel to Seats
-	lastUsed atomic.Int64
-}
-
-func (k *keyInfo) cost() int64 {
-	n := 256 + len(k.subject) + 2*len(k.allSeats)
-	for _, s := range k.seatKeys {
-		n += 16 + len(s)
-	}
-	return int64(n)
-}
-
-func (a *Authorizer) loadKey(ctx context.Context, id string) (*keyInfo, error) {
-	k, err := a.keyStore.APIKey(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("load api key %s: %w", id, err)
-	}
-	if k.ID != id {
-		return nil, fmt.Errorf("load api key %s: store returned key %s", id, k.ID)
-	}
-	seats := slices.Clone(k.Seats)
-	slices.Sort(seats)
-	seats = slices.Compact(seats)
-	k.Seats = seats
-	ki := &keyInfo{
-		APIKey:   k,
-		subject:  "apikey:" + k.ID,
-		allSeats: strings.Join(seats, ","),
-		seatKeys: make([]string, len(seats)),
-	}
-	for i, s := range seats {
-		ki.seatKeys[i] = seatKey(k.Tenant, s)
-	}
-	return ki, nil
-}
-
-func seatKey(tenant, seat string) string { return tenant + "/" + seat }
-
-func (a *Authorizer) loadSigningKey(ctx context.Context, kid string) (*SigningKey, error) {
-	if a.signingKeyStore == nil {
-		return nil, ErrNotFound
-	}
-	k, err := a.signingKeyStore.SigningKey(ctx, kid)
-	if err != nil {
-		return nil, fmt.Errorf("load signing key %s: %w", kid, err)
-	}
-	if k.ID != kid {
-		return nil, fmt.Errorf("load signing key %s: store returned key %s", kid, k.ID)
-	}
-	return &k, nil
-}
-
-// seatGrants is a cached seat: its permissions by space.
-type seatGrants struct {
-	name   string
-	grants map[string][]string // space (or "*") → permissions
-}
-
-func (s *seatGrants) cost() int64 {
-	n := 128
-	for sp, ps := range s.grants {
-		n += 48 + len(sp)
-		for _, p := range ps {
-			n += 16 + len(p)
-		}
-	}
-	return int64(n)
-}
-
-func (a *Authorizer) loadSeat(ctx context.Context, key string) (*seatGrants, error) {
-	tenant, name, _ := strings.Cut(key, "/")
-	s, err := a.seatStore.Seat(ctx, tenant, name)
-	if err != nil {
-		return nil, fmt.Errorf("load seat %s: %w", key, err)
-	}
-	g := &seatGrants{name: s.Name, grants: make(map[string][]string, len(s.Grants))}
-	for _, gr := range s.Grants {
-		g.grants[gr.Space] = append(g.grants[gr.Space], gr.Permissions...)
-	}
-	return g, nil
-}
-
-// inSpace reports whether the seat grants anything in space, and whether it
-// grants perm there.
-func (s *seatGrants) inSpace(space, perm string) (any, allows bool) {
-	for _, sp := range [2]string{space, "*"} {
-		ps, ok := s.grants[sp]
-		if !ok {
-			continue
-		}
-		any = true
-		for _, p := range ps {
-			if p == perm || p == "*" {
-				return true, true
-			}
-		}
-	}
-	return any, false
-}
-
-// principal is an authenticated caller.
-type principal struct {
-	id Identity
-	// seats (with their cache keys) apply in every space: an API key's, or
-	// an IdP token's groups.
-	seats    []string
-	seatKeys []string
-	// spaceSeats, for usher's tokens, name one seat per space (or "*").
-	spaceSeats map[string]seatRef
-	allSeats   string
-	consumed   string // the credential's header
-}
-
 // Check decides r. It never panics on any input and never allows on error:
 // a context error denies with a timeout, a store failure with a 503.
 func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
@@ -280,28 +165,15 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
 	if !d.Allowed() {
 		return d
 	}
-	// A method-override header makes some upstreams run another method:
-	// the request must be allowed as that method too.
-	for _, h := range methodOverrideHeaders {
-		m, ok := r.Headers[h]
-		if !ok {
-			continue
-		}
-		if !validToken(m) {
-			return Deny(ReasonRequestInvalid)
-		}
-		if m = upperMethod(m); m != upperMethod(r.Method) {
-			o := *r
-			o.Method = m
-			if od := a.decide(ctx, &o); !od.Allowed() {
-				return od
-			}
-		}
+	if od, ok := a.checkMethodOverrides(ctx, r); !ok {
+		return od
 	}
 	d.Remove = a.removals(r.Headers, &d)
 	return d
 }
 
+// decide runs the steps for one method: the request's own, or one that a
+// method-override header names.
 func (a *Authorizer) decide(ctx context.Context, r *Request) Decision {
 	path, err := NormalizePath(r.Path)
 	if err != nil {
@@ -358,25 +230,6 @@ func (a *Authorizer) decide(ctx context.Context, r *Request) Decision {
 	return d
 }
 
-func spaceFor(pol policy, h map[string]string) (string, Reason) {
-	var s string
-	switch pol.space.kind {
-	case spacePath:
-		s = pol.pathSpace
-	case spaceFixed:
-		s = pol.space.value
-	case spaceHeader:
-		s = h[pol.space.value]
-		if s == "" {
-			return "", ReasonSpaceMissing
-		}
-	}
-	if !validName(s) {
-		return "", ReasonSpaceInvalid
-	}
-	return s, ""
-}
-
 // failureFrom turns an error from a lookup into a denial that keeps the
 // facts already known.
 func failureFrom(err error, d Decision) Decision {
@@ -395,215 +248,4 @@ func failureFrom(err error, d Decision) Decision {
 	}
 	d.Status, d.Reason, d.Cause = StatusFor(reason), reason, err
 	return d
-}
-
-// authenticate verifies the request's credential. A zero Decision status
-// means success.
-func (a *Authorizer) authenticate(ctx context.Context, r *Request, now time.Time) (principal, Decision) {
-	c := findCredential(r.Headers)
-	switch c.kind {
-	case credNone:
-		return principal{}, Deny(ReasonCredentialMissing)
-	case credAPIKey:
-		return a.authenticateKey(ctx, c, now)
-	case credBearerJWT:
-		return a.authenticateToken(ctx, c, now)
-	default:
-		return principal{}, Deny(c.reason)
-	}
-}
-
-func (a *Authorizer) authenticateKey(ctx context.Context, c credential, now time.Time) (principal, Decision) {
-	pk, err := ParseAPIKey(c.value)
-	if err != nil {
-		return principal{}, Deny(ReasonAPIKeyMalformed)
-	}
-	e, err := a.keys.get(ctx, pk.ID, now)
-	if err != nil {
-		return principal{}, failureFrom(err, Decision{})
-	}
-	if e.absent {
-		return principal{}, Deny(ReasonAPIKeyInvalid)
-	}
-	k := e.val
-	// Compare the digest first and in constant time; only a caller holding
-	// the key learns whether it expired or was revoked.
-	if !HashAPIKey(c.value).Equal(k.Hash) || k.Tenant != pk.Tenant {
-		return principal{}, Deny(ReasonAPIKeyInvalid)
-	}
-	if !k.RevokedAt.IsZero() {
-		return principal{}, Deny(ReasonAPIKeyRevoked)
-	}
-	if !now.Before(k.ExpiresAt) {
-		return principal{}, Deny(ReasonAPIKeyExpired)
-	}
-	a.markUsed(k, now)
-	return principal{
-		id:       Identity{Subject: k.subject, Tenant: k.Tenant, Method: AuthAPIKey, KeyID: k.ID},
-		seats:    k.Seats,
-		seatKeys: k.seatKeys,
-		allSeats: k.allSeats,
-		consumed: c.header,
-	}, Decision{}
-}
-
-// permitted reports whether any of p's seats grants perm in space, and the
-// seats that grant anything there.
-func (a *Authorizer) permitted(ctx context.Context, p principal, space, perm string, now time.Time) (string, bool, error) {
-	if p.spaceSeats != nil {
-		return a.permittedBySpace(ctx, p, space, perm, now)
-	}
-	var (
-		allowed bool
-		first   string
-		many    []string
-	)
-	for i, key := range p.seatKeys {
-		inSpace, ok, err := a.seatGrants(ctx, key, space, perm, now)
-		if err != nil {
-			return "", false, err
-		}
-		if !inSpace {
-			continue
-		}
-		allowed = allowed || ok
-		switch {
-		case first == "":
-			first = p.seats[i]
-		case many == nil:
-			many = []string{first, p.seats[i]}
-		default:
-			many = append(many, p.seats[i])
-		}
-	}
-	if many != nil {
-		return strings.Join(many, ","), allowed, nil
-	}
-	return first, allowed, nil
-}
-
-// permittedBySpace decides for an usher token: the seat its hash_perm
-// names for the space (or for "*"), with that seat's current grants.
-func (a *Authorizer) permittedBySpace(ctx context.Context, p principal, space, perm string, now time.Time) (string, bool, error) {
-	var allowed bool
-	var matter []string
-	for _, sp := range [2]string{space, "*"} {
-		ref, ok := p.spaceSeats[sp]
-		if !ok || slices.Contains(matter, ref.name) {
-			continue
-		}
-		inSpace, grants, err := a.seatGrants(ctx, ref.key, space, perm, now)
-		if err != nil {
-			return "", false, err
-		}
-		if inSpace {
-			matter = append(matter, ref.name)
-			allowed = allowed || grants
-		}
-	}
-	switch len(matter) {
-	case 0:
-		return "", false, nil
-	case 1:
-		return matter[0], allowed, nil
-	}
-	slices.Sort(matter)
-	return strings.Join(matter, ","), allowed, nil
-}
-
-// seatGrants reads a seat (cached) and reports whether it grants anything
-// in space, and whether it grants perm there. A deleted seat grants
-// nothing.
-func (a *Authorizer) seatGrants(ctx context.Context, key, space, perm string, now time.Time) (inSpace, allows bool, err error) {
-	e, err := a.seats.get(ctx, key, now)
-	if err != nil {
-		return false, false, err
-	}
-	if e.absent {
-		return false, false, nil
-	}
-	inSpace, allows = e.val.inSpace(space, perm)
-	return inSpace, allows, nil
-}
-
-var (
-	removeAPIKey        = []string{HeaderAPIKey}
-	removeAuthorization = []string{HeaderAuthorization}
-)
-
-func credentialRemoval(header string, keep bool) []string {
-	if keep {
-		return nil
-	}
-	switch header {
-	case HeaderAPIKey:
-		return removeAPIKey
-	case HeaderAuthorization:
-		return removeAuthorization
-	}
-	return nil
-}
-
-// removals adds to d.Remove every client-sent header that reads as an
-// identity header, except those the decision sets (they are overwritten).
-func (a *Authorizer) removals(h map[string]string, d *Decision) []string {
-	out := d.Remove
-	copied := false
-	for name := range h {
-		if !isIdentityHeader(name) || d.sets(name) {
-			continue
-		}
-		if !copied {
-			out = slices.Clip(out) // never append into a shared slice
-			copied = true
-		}
-		out = append(out, name)
-	}
-	if copied {
-		slices.Sort(out)
-	}
-	return out
-}
-
-// sets reports whether an allowed decision sets header name upstream.
-func (d *Decision) sets(name string) bool {
-	if d.Identity.Method == AuthNone {
-		return false
-	}
-	switch name {
-	case HeaderSubject, HeaderTenant, HeaderAuth:
-		return true
-	case HeaderEmail:
-		return d.Identity.Email != ""
-	case HeaderIssuer:
-		return d.Identity.Issuer != ""
-	case HeaderSpace:
-		return d.Space != ""
-	case HeaderSeats:
-		return d.Seats != ""
-	}
-	return false
-}
-
-// IdentityHeaders calls set for each identity header an allowed decision
-// sends upstream, in a fixed order.
-func (d *Decision) IdentityHeaders(set func(name, value string)) {
-	if !d.Allowed() || d.Identity.Method == AuthNone {
-		return
-	}
-	set(HeaderSubject, d.Identity.Subject)
-	set(HeaderTenant, d.Identity.Tenant)
-	if d.Identity.Email != "" {
-		set(HeaderEmail, d.Identity.Email)
-	}
-	set(HeaderAuth, string(d.Identity.Method))
-	if d.Identity.Issuer != "" {
-		set(HeaderIssuer, d.Identity.Issuer)
-	}
-	if d.Space != "" {
-		set(HeaderSpace, d.Space)
-	}
-	if d.Seats != "" {
-		set(HeaderSeats, d.Seats)
-	}
 }

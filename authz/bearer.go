@@ -1,97 +1,60 @@
+// Step 3, authenticate a bearer JWT: what every token meets, whoever
+// issued it. A verified token (or the reason it failed) is cached under its
+// SHA-256; a token not in the cache passes the structural checks (three
+// strict base64url segments of JSON objects without a repeated or
+// case-variant name) and goes, by its iss, to the verifier of usher's own
+// tokens (usher_token.go) or to that of the tenants' IdPs (idp_token.go).
+
 package authz
 
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
 
-// ExternalToken is a verified token of an identity provider that a tenant
-// trusts.
-type ExternalToken struct {
-	Tenant  string
-	Issuer  string
-	Subject string
-	Email   string
-	Groups  []string
-	// Overage is set when the IdP left the groups out of the token
-	// (Entra's _claim_names): the token then gets no seats, never all.
-	Overage bool
-	Expires time.Time
-}
+// maxTokenLen caps a bearer token before any parsing.
+const maxTokenLen = 24 << 10
 
-// ExternalVerifier verifies bearer tokens from identity providers that
-// tenants trust. A *TokenError says the token is bad (or its issuer is
-// unknown); any other error says the issuer could not be reached.
-type ExternalVerifier interface {
-	Verify(ctx context.Context, token, issuer string) (ExternalToken, error)
-}
+// Errors of the structural checks every token meets.
+var (
+	errTokenShape  = errors.New("not a compact JWS with three segments")
+	errTokenJSON   = errors.New("header or payload is not one JSON object")
+	errTokenDupKey = errors.New("header or payload repeats a name, or spells a known one in another case")
+)
 
-// SeatLister lists a tenant's seats, to map IdP groups to seats.
-type SeatLister interface {
-	Seats(ctx context.Context, tenant string) ([]Seat, error)
-}
-
-// maxGroups bounds the groups of one token that are matched to seats.
-const maxGroups = 1024
+// headerNames are the JOSE header names whose case variants or repeats are
+// refused.
+var headerNames = []string{"alg", "kid", "typ", "cty", "crit", "jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256"}
 
 // tokenInfo is a verified bearer token, or the reason it failed (cached
 // briefly, so a flood of one bad token costs one verification).
 type tokenInfo struct {
 	reason  Reason
-	id      Identity
 	expires time.Time
 	// keyRetires is when the usher signing key that signed it retires.
 	keyRetires time.Time
-	// An usher token names one seat per space (hash_perm).
-	spaceSeats map[string]seatRef
-	// An IdP token's groups give seats for every space.
-	seats    []string
-	seatKeys []string
-	allSeats string
+	// principal is who the token authenticates: an usher token names one
+	// seat per space (hash_perm), an IdP token's groups give seats for
+	// every space. Its consumed header is set per request.
+	principal principal
 }
 
-type seatRef struct{ name, key string }
-
 func (t *tokenInfo) cost() int64 {
-	n := 256 + len(t.id.Subject) + len(t.id.Email) + 2*len(t.allSeats)
-	for sp, s := range t.spaceSeats {
+	p := &t.principal
+	n := 256 + len(p.id.Subject) + len(p.id.Email) + 2*len(p.allSeats)
+	for sp, s := range p.spaceSeats {
 		n += 64 + len(sp) + len(s.key) + len(s.name)
 	}
-	for _, k := range t.seatKeys {
+	for _, k := range p.seats.keys {
 		n += 32 + 2*len(k)
 	}
 	return int64(n)
-}
-
-// groupIndex maps a tenant's seat names and group aliases to seat names.
-type groupIndex struct{ seats map[string][]string }
-
-func (g *groupIndex) cost() int64 {
-	n := 128
-	for k, v := range g.seats {
-		n += 48 + len(k) + 24*len(v)
-	}
-	return int64(n)
-}
-
-func (a *Authorizer) loadGroupIndex(ctx context.Context, tenant string) (*groupIndex, error) {
-	seats, err := a.seatLister.Seats(ctx, tenant)
-	if err != nil {
-		return nil, fmt.Errorf("list seats of %s: %w", tenant, err)
-	}
-	g := &groupIndex{seats: map[string][]string{}}
-	for _, s := range seats {
-		g.seats[s.Name] = append(g.seats[s.Name], s.Name)
-		for _, grp := range s.Groups {
-			g.seats[grp] = append(g.seats[grp], s.Name)
-		}
-	}
-	return g, nil
 }
 
 // authenticateToken verifies a bearer JWT: from the cache when this token
@@ -123,8 +86,9 @@ func (a *Authorizer) authenticateToken(ctx context.Context, c credential, now ti
 	if !t.keyRetires.IsZero() && !now.Before(t.keyRetires) {
 		return principal{}, Deny(ReasonTokenInvalid)
 	}
-	return principal{id: t.id, seats: t.seats, seatKeys: t.seatKeys, spaceSeats: t.spaceSeats,
-		allSeats: t.allSeats, consumed: c.header}, Decision{}
+	p := t.principal
+	p.consumed = c.header
+	return p, Decision{}
 }
 
 // tokenCacheKey is the SHA-256 of the token. The token itself (its iss
@@ -181,55 +145,94 @@ func (a *Authorizer) verifyTokenErr(ctx context.Context, token string) (*tokenIn
 	return nil, tokenErr(ReasonIssuerUnknown, fmt.Errorf("no verifier for issuer %q", iss))
 }
 
-func (a *Authorizer) verifyExternal(ctx context.Context, token, iss string) (*tokenInfo, error) {
-	x, err := a.external.Verify(ctx, token, iss)
-	if err != nil {
-		var te *TokenError
-		if errors.As(err, &te) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %w", errIssuerFailed, err)
-	}
-	if len(x.Groups) > maxGroups {
-		return nil, tokenErr(ReasonTokenClaimsInvalid, fmt.Errorf("%d groups, more than %d", len(x.Groups), maxGroups))
-	}
-	t := &tokenInfo{
-		id:      Identity{Subject: x.Subject, Tenant: x.Tenant, Email: x.Email, Method: AuthJWT, Issuer: x.Issuer},
-		expires: x.Expires,
-	}
-	if x.Overage || len(x.Groups) == 0 {
-		return t, nil
-	}
-	idx, err := a.groups.get(ctx, x.Tenant, a.now())
-	if err != nil {
-		return nil, err
-	}
-	if idx.absent {
-		return t, nil
-	}
-	var seats []string
-	for _, g := range x.Groups {
-		seats = append(seats, idx.val.seats[g]...)
-	}
-	slices.Sort(seats)
-	t.seats = slices.Compact(seats)
-	t.seatKeys = make([]string, len(t.seats))
-	for i, s := range t.seats {
-		t.seatKeys[i] = seatKey(x.Tenant, s)
-	}
-	t.allSeats = strings.Join(t.seats, ",")
-	return t, nil
+// TokenError is a verification failure and the reason to answer with. A
+// verifier of external tokens returns it so that authz can tell an invalid
+// token from an unreachable issuer.
+type TokenError struct {
+	Reason Reason
+	Err    error
 }
 
-// errIssuerFailed marks a failure to reach an identity provider.
-var errIssuerFailed = errors.New("identity provider unreachable")
+func (e *TokenError) Error() string { return string(e.Reason) + ": " + e.Err.Error() }
+func (e *TokenError) Unwrap() error { return e.Err }
 
-// distinctSeats joins the seats of a hash_perm, sorted, each once.
-func distinctSeats(hashPerm map[string]string) string {
-	seats := make([]string, 0, len(hashPerm))
-	for _, s := range hashPerm {
-		seats = append(seats, s)
+func tokenErr(r Reason, err error) *TokenError { return &TokenError{Reason: r, Err: err} }
+
+// splitToken checks that token is a compact JWS of three base64url
+// segments and decodes its header and payload. It does not look at the
+// signature.
+func splitToken(token string) (header, payload []byte, err error) {
+	if len(token) > maxTokenLen {
+		return nil, nil, errTokenShape
 	}
-	slices.Sort(seats)
-	return strings.Join(slices.Compact(seats), ",")
+	h, rest, ok1 := strings.Cut(token, ".")
+	p, sig, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || h == "" || p == "" || sig == "" || strings.Contains(sig, ".") {
+		return nil, nil, errTokenShape
+	}
+	if header, err = base64.RawURLEncoding.Strict().DecodeString(h); err != nil {
+		return nil, nil, errTokenShape
+	}
+	if payload, err = base64.RawURLEncoding.Strict().DecodeString(p); err != nil {
+		return nil, nil, errTokenShape
+	}
+	if _, err := base64.RawURLEncoding.Strict().DecodeString(sig); err != nil {
+		return nil, nil, errTokenShape
+	}
+	return header, payload, nil
+}
+
+// checkNames reads a JSON object's top-level names and refuses a name that
+// appears twice, or a case variant of one of known: encoding/json would
+// take the last one, or bind "Tenant_ID" to tenant_id.
+func checkNames(obj []byte, known []string) error {
+	dec := json.NewDecoder(strings.NewReader(string(obj)))
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return errTokenJSON
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return errTokenJSON
+		}
+		name, ok := tok.(string)
+		if !ok || seen[name] {
+			return errTokenDupKey
+		}
+		seen[name] = true
+		for _, k := range known {
+			if name != k && strings.EqualFold(name, k) {
+				return errTokenDupKey
+			}
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return errTokenJSON
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return errTokenJSON
+	}
+	if dec.More() {
+		return errTokenJSON
+	}
+	if _, err := dec.Token(); err == nil {
+		return errTokenJSON // trailing data
+	}
+	return nil
+}
+
+// peekIssuer reads the iss claim of a well-formed token without verifying
+// anything: it only chooses the verifier, and nothing else is read before
+// verification.
+func peekIssuer(payload []byte) (string, error) {
+	var c struct {
+		Iss string `json:"iss"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return "", errTokenJSON
+	}
+	return c.Iss, nil
 }

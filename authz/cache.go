@@ -1,3 +1,7 @@
+// Not a step: the read-through cache in front of the store that the
+// authenticate and authorise steps read keys, seats, signing keys, group
+// indexes and verified tokens through.
+
 package authz
 
 import (

@@ -1,6 +1,15 @@
+// Step 3, authenticate: find the one credential that decides the request
+// (the first present, in priority order) and hand it to the verifier of its
+// kind: apikey_auth.go for API keys, bearer.go for JWTs. A present but bad
+// credential is a 401 and never falls through to the next.
+
 package authz
 
-import "strings"
+import (
+	"context"
+	"strings"
+	"time"
+)
 
 // Credential headers, in priority order.
 const (
@@ -107,43 +116,31 @@ func isB64Token(s string) bool {
 	return true
 }
 
-// Identity headers usher sets on an allowed request.
-const (
-	HeaderSubject = "x-usher-subject"
-	HeaderTenant  = "x-usher-tenant"
-	HeaderEmail   = "x-usher-email"
-	HeaderAuth    = "x-usher-auth"
-	HeaderIssuer  = "x-usher-issuer"
-	HeaderSpace   = "x-usher-space"
-	HeaderSeats   = "x-usher-seats"
-)
+// principal is an authenticated caller: what the authorise step needs.
+type principal struct {
+	id Identity
+	// seats apply in every space: an API key's, or an IdP token's groups.
+	seats seatList
+	// spaceSeats, for usher's tokens, name one seat per space (or "*").
+	spaceSeats map[string]seatRef
+	// allSeats is every seat of the caller, joined: x-usher-seats on a
+	// route that names no space.
+	allSeats string
+	consumed string // the credential's header
+}
 
-// IdentityHeaders lists every identity header usher may set; a proxy in
-// front should strip them from client requests on routes usher does not
-// check.
-var IdentityHeaders = []string{HeaderSubject, HeaderTenant, HeaderEmail, HeaderAuth, HeaderIssuer, HeaderSpace, HeaderSeats}
-
-// Method-override headers: some frameworks run the method they name
-// instead of the request's.
-var methodOverrideHeaders = []string{"x-http-method-override", "x-http-method", "x-method-override"}
-
-// isIdentityHeader reports whether name (lower-case) reads as an identity
-// header to some upstream: "x-usher-" with '_' or '.' in place of any '-',
-// as CGI-style servers fold them.
-func isIdentityHeader(name string) bool {
-	const prefix = "x-usher-"
-	if len(name) < len(prefix) {
-		return false
+// authenticate verifies the request's credential. A zero Decision status
+// means success.
+func (a *Authorizer) authenticate(ctx context.Context, r *Request, now time.Time) (principal, Decision) {
+	c := findCredential(r.Headers)
+	switch c.kind {
+	case credNone:
+		return principal{}, Deny(ReasonCredentialMissing)
+	case credAPIKey:
+		return a.authenticateKey(ctx, c, now)
+	case credBearerJWT:
+		return a.authenticateToken(ctx, c, now)
+	default:
+		return principal{}, Deny(c.reason)
 	}
-	for i := 0; i < len(prefix); i++ {
-		c := name[i]
-		if prefix[i] == '-' {
-			if c != '-' && c != '_' && c != '.' {
-				return false
-			}
-		} else if c != prefix[i] && c != prefix[i]-'a'+'A' {
-			return false
-		}
-	}
-	return true
 }

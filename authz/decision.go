@@ -1,3 +1,6 @@
+// Step 5, answer: the [Decision], its [Reason] codes and the HTTP status of
+// each. The headers an answer sets and removes are in headers.go.
+
 package authz
 
 import (

@@ -7,6 +7,28 @@
 // small interfaces it needs from a store ([KeyLookup], [SeatLookup],
 // [ChangeFeed]); the store package implements them.
 //
+// [Authorizer.Check] (authorizer.go) takes every request through the steps
+// the README describes, one group of files each:
+//
+//  1. Normalise: request.go (host, method, method-override headers) and
+//     path.go (the path as the upstream will serve it).
+//  2. Route: rules.go (the rules file, the first matching rule, Envoy's
+//     context extensions).
+//  3. Authenticate: credential.go finds the one credential that decides,
+//     in priority order, and dispatches by its kind: apikey_auth.go checks
+//     an API key against its record (apikey.go is the key format);
+//     bearer.go caches tokens and dispatches by issuer to usher_token.go
+//     (usher's own HS256 tokens: mint and verify) or idp_token.go (the
+//     tenants' IdP tokens and their groups).
+//  4. Authorise: seats.go (the request's space, and whether the caller's
+//     seats grant the permission there).
+//  5. Answer: decision.go (decisions, reasons, statuses) and headers.go
+//     (identity headers set, spoofed headers and the credential removed).
+//
+// Not steps: cache.go (the read-through cache), changes.go (the change
+// feed that purges it), model.go (the records and store interfaces) and
+// names.go (name rules).
+//
 // authz must not import protobuf, net/http, the MongoDB driver or the login
 // app; a test in this package enforces that.
 package authz

@@ -1,3 +1,7 @@
+// Not a step: the records a decision reads (keys, seats, grants), the
+// change records that purge them from the caches, and the small store
+// interfaces authz needs.
+
 package authz
 
 import (

@@ -1,3 +1,6 @@
+// Not a step: the rules for tenant, space, seat, permission and group
+// names, shared by the steps and by the store and CLI that write them.
+
 package authz
 
 import (

@@ -1,6 +1,14 @@
+// Step 1, normalise: the request as the proxy saw it, and the host and
+// method as the upstream will read them. The path is normalised in path.go.
+// A method-override header makes some upstreams run another method, so the
+// request must be allowed as that method too.
+
 package authz
 
-import "strings"
+import (
+	"context"
+	"strings"
+)
 
 // Request is one request to decide, as the proxy saw it.
 type Request struct {
@@ -74,4 +82,31 @@ func upperMethod(m string) string {
 		}
 	}
 	return m
+}
+
+// Method-override headers: some frameworks run the method they name
+// instead of the request's.
+var methodOverrideHeaders = []string{"x-http-method-override", "x-http-method", "x-method-override"}
+
+// checkMethodOverrides decides r again as each method its override headers
+// name. It returns the first denial and false, or true when every override
+// is allowed too (or none is present).
+func (a *Authorizer) checkMethodOverrides(ctx context.Context, r *Request) (Decision, bool) {
+	for _, h := range methodOverrideHeaders {
+		m, ok := r.Headers[h]
+		if !ok {
+			continue
+		}
+		if !validToken(m) {
+			return Deny(ReasonRequestInvalid), false
+		}
+		if m = upperMethod(m); m != upperMethod(r.Method) {
+			o := *r
+			o.Method = m
+			if od := a.decide(ctx, &o); !od.Allowed() {
+				return od, false
+			}
+		}
+	}
+	return Decision{}, true
 }

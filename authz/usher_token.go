@@ -1,12 +1,15 @@
+// Step 3, authenticate usher's own access tokens: HS256 JWTs signed with a
+// key of the tenant's keyring, minted at login and verified here with
+// their tenant's signing key (cached). The structural checks and the token
+// cache are in bearer.go.
+
 package authz
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -18,8 +21,6 @@ import (
 // flow state, device codes: other typ and aud values) can pass as one.
 const (
 	accessTokenType = "at+jwt"
-	// maxTokenLen caps a bearer token before any parsing.
-	maxTokenLen = 24 << 10
 	// maxKeyIDLen caps the kid header; ids are 16 base32 characters.
 	maxKeyIDLen = 64
 )
@@ -67,10 +68,6 @@ type AccessClaims struct {
 // payload holds one of them twice, or in another case, is refused.
 var accessClaimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti",
 	"email", "tenant_id", "is_sso", "user_metadata", "hash_perm"}
-
-// headerNames are the JOSE header names whose case variants or repeats are
-// refused.
-var headerNames = []string{"alg", "kid", "typ", "cty", "crit", "jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256"}
 
 // TokenConfig says what usher's access tokens look like.
 type TokenConfig struct {
@@ -140,11 +137,8 @@ func MintAccessToken(cfg TokenConfig, key SigningKey, c AccessClaims, now time.T
 	return t.SignedString(key.Secret)
 }
 
-// Errors of token verification; each maps to a reason.
+// Errors of verifying usher's tokens; each maps to a reason.
 var (
-	errTokenShape   = errors.New("not a compact JWS with three segments")
-	errTokenJSON    = errors.New("header or payload is not one JSON object")
-	errTokenDupKey  = errors.New("header or payload repeats a name, or spells a known one in another case")
 	errTokenType    = errors.New("typ is not at+jwt")
 	errTokenCrit    = errors.New("crit header: no extension is understood")
 	errKeyID        = errors.New("kid missing or not a key id")
@@ -155,98 +149,6 @@ var (
 	errTokenTTL     = errors.New("lifetime exceeds jwt.max_ttl")
 	errHashPerm     = errors.New("hash_perm holds a value that is not space=seat")
 )
-
-// TokenError is a verification failure and the reason to answer with. A
-// verifier of external tokens returns it so that authz can tell an invalid
-// token from an unreachable issuer.
-type TokenError struct {
-	Reason Reason
-	Err    error
-}
-
-func (e *TokenError) Error() string { return string(e.Reason) + ": " + e.Err.Error() }
-func (e *TokenError) Unwrap() error { return e.Err }
-
-func tokenErr(r Reason, err error) *TokenError { return &TokenError{Reason: r, Err: err} }
-
-// splitToken checks that token is a compact JWS of three base64url
-// segments and decodes its header and payload. It does not look at the
-// signature.
-func splitToken(token string) (header, payload []byte, err error) {
-	if len(token) > maxTokenLen {
-		return nil, nil, errTokenShape
-	}
-	h, rest, ok1 := strings.Cut(token, ".")
-	p, sig, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || h == "" || p == "" || sig == "" || strings.Contains(sig, ".") {
-		return nil, nil, errTokenShape
-	}
-	if header, err = base64.RawURLEncoding.Strict().DecodeString(h); err != nil {
-		return nil, nil, errTokenShape
-	}
-	if payload, err = base64.RawURLEncoding.Strict().DecodeString(p); err != nil {
-		return nil, nil, errTokenShape
-	}
-	if _, err := base64.RawURLEncoding.Strict().DecodeString(sig); err != nil {
-		return nil, nil, errTokenShape
-	}
-	return header, payload, nil
-}
-
-// checkNames reads a JSON object's top-level names and refuses a name that
-// appears twice, or a case variant of one of known: encoding/json would
-// take the last one, or bind "Tenant_ID" to tenant_id.
-func checkNames(obj []byte, known []string) error {
-	dec := json.NewDecoder(strings.NewReader(string(obj)))
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return errTokenJSON
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return errTokenJSON
-		}
-		name, ok := tok.(string)
-		if !ok || seen[name] {
-			return errTokenDupKey
-		}
-		seen[name] = true
-		for _, k := range known {
-			if name != k && strings.EqualFold(name, k) {
-				return errTokenDupKey
-			}
-		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return errTokenJSON
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return errTokenJSON
-	}
-	if dec.More() {
-		return errTokenJSON
-	}
-	if _, err := dec.Token(); err == nil {
-		return errTokenJSON // trailing data
-	}
-	return nil
-}
-
-// peekIssuer reads the iss claim of a well-formed token without verifying
-// anything: it only chooses the verifier, and nothing else is read before
-// verification.
-func peekIssuer(payload []byte) (string, error) {
-	var c struct {
-		Iss string `json:"iss"`
-	}
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return "", errTokenJSON
-	}
-	return c.Iss, nil
-}
 
 // tokenReason maps a golang-jwt error to a reason. A signature problem
 // wins over any claim problem: claims of a token that did not verify are
@@ -331,18 +233,22 @@ func (a *Authorizer) verifyAccessToken(ctx context.Context, token string, header
 		return nil, tokenErr(ReasonTokenClaimsInvalid, errTokenTTL)
 	}
 	spaceSeats := make(map[string]seatRef, len(claims.HashPerm))
+	seats := make([]string, 0, len(claims.HashPerm))
 	for space, seat := range claims.HashPerm {
 		if space != "*" && !validName(space) || !validName(seat) {
 			return nil, tokenErr(ReasonTokenClaimsInvalid, errHashPerm)
 		}
 		spaceSeats[space] = seatRef{name: seat, key: seatKey(key.Tenant, seat)}
+		seats = append(seats, seat)
 	}
 	return &tokenInfo{
-		id:         Identity{Subject: claims.Subject, Tenant: key.Tenant, Email: claims.Email, Method: AuthJWT, Issuer: claims.Issuer},
 		expires:    claims.ExpiresAt.Time,
 		keyRetires: key.RetireAt,
-		spaceSeats: spaceSeats,
-		allSeats:   distinctSeats(claims.HashPerm),
+		principal: principal{
+			id:         Identity{Subject: claims.Subject, Tenant: key.Tenant, Email: claims.Email, Method: AuthJWT, Issuer: claims.Issuer},
+			spaceSeats: spaceSeats,
+			allSeats:   joinSeats(seats),
+		},
 	}, nil
 }
 
@@ -363,3 +269,17 @@ func validKeyID(kid string) bool {
 // NewKeyID returns a random signing key id, in the alphabet validKeyID
 // accepts.
 func NewKeyID() (string, error) { return newID() }
+
+func (a *Authorizer) loadSigningKey(ctx context.Context, kid string) (*SigningKey, error) {
+	if a.signingKeyStore == nil {
+		return nil, ErrNotFound
+	}
+	k, err := a.signingKeyStore.SigningKey(ctx, kid)
+	if err != nil {
+		return nil, fmt.Errorf("load signing key %s: %w", kid, err)
+	}
+	if k.ID != kid {
+		return nil, fmt.Errorf("load signing key %s: store returned key %s", kid, k.ID)
+	}
+	return &k, nil
+}

@@ -1,0 +1,106 @@
+// Step 3, authenticate a tenant's IdP token: the external verifier checks
+// it against the issuers the tenant trusts, and the token's groups map to
+// the tenant's seats through a cached index of seat names and group
+// aliases. Caching and dispatch by issuer are in bearer.go.
+
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ExternalToken is a verified token of an identity provider that a tenant
+// trusts.
+type ExternalToken struct {
+	Tenant  string
+	Issuer  string
+	Subject string
+	Email   string
+	Groups  []string
+	// Overage is set when the IdP left the groups out of the token
+	// (Entra's _claim_names): the token then gets no seats, never all.
+	Overage bool
+	Expires time.Time
+}
+
+// ExternalVerifier verifies bearer tokens from identity providers that
+// tenants trust. A *TokenError says the token is bad (or its issuer is
+// unknown); any other error says the issuer could not be reached.
+type ExternalVerifier interface {
+	Verify(ctx context.Context, token, issuer string) (ExternalToken, error)
+}
+
+// SeatLister lists a tenant's seats, to map IdP groups to seats.
+type SeatLister interface {
+	Seats(ctx context.Context, tenant string) ([]Seat, error)
+}
+
+// maxGroups bounds the groups of one token that are matched to seats.
+const maxGroups = 1024
+
+// groupIndex maps a tenant's seat names and group aliases to seat names.
+type groupIndex struct{ seats map[string][]string }
+
+func (g *groupIndex) cost() int64 {
+	n := 128
+	for k, v := range g.seats {
+		n += 48 + len(k) + 24*len(v)
+	}
+	return int64(n)
+}
+
+func (a *Authorizer) loadGroupIndex(ctx context.Context, tenant string) (*groupIndex, error) {
+	seats, err := a.seatLister.Seats(ctx, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("list seats of %s: %w", tenant, err)
+	}
+	g := &groupIndex{seats: map[string][]string{}}
+	for _, s := range seats {
+		g.seats[s.Name] = append(g.seats[s.Name], s.Name)
+		for _, grp := range s.Groups {
+			g.seats[grp] = append(g.seats[grp], s.Name)
+		}
+	}
+	return g, nil
+}
+
+func (a *Authorizer) verifyExternal(ctx context.Context, token, iss string) (*tokenInfo, error) {
+	x, err := a.external.Verify(ctx, token, iss)
+	if err != nil {
+		var te *TokenError
+		if errors.As(err, &te) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", errIssuerFailed, err)
+	}
+	if len(x.Groups) > maxGroups {
+		return nil, tokenErr(ReasonTokenClaimsInvalid, fmt.Errorf("%d groups, more than %d", len(x.Groups), maxGroups))
+	}
+	t := &tokenInfo{
+		expires:   x.Expires,
+		principal: principal{id: Identity{Subject: x.Subject, Tenant: x.Tenant, Email: x.Email, Method: AuthJWT, Issuer: x.Issuer}},
+	}
+	if x.Overage || len(x.Groups) == 0 {
+		return t, nil
+	}
+	idx, err := a.groups.get(ctx, x.Tenant, a.now())
+	if err != nil {
+		return nil, err
+	}
+	if idx.absent {
+		return t, nil
+	}
+	var seats []string
+	for _, g := range x.Groups {
+		seats = append(seats, idx.val.seats[g]...)
+	}
+	t.principal.seats = newSeatList(x.Tenant, seats)
+	t.principal.allSeats = t.principal.seats.joined
+	return t, nil
+}
+
+// errIssuerFailed marks a failure to reach an identity provider.
+var errIssuerFailed = errors.New("identity provider unreachable")
