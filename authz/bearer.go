@@ -21,7 +21,15 @@ type ExternalToken struct {
 	// Overage is set when the IdP left the groups out of the token
 	// (Entra's _claim_names): the token then gets no seats, never all.
 	Overage bool
-	Expires time.Time
+	// GroupsMatchSeatNames says the trust opted in to a group named like a
+	// seat giving that seat; otherwise only a seat's group aliases match,
+	// or whoever may name a group at the IdP could pick their seats.
+	GroupsMatchSeatNames bool
+	Expires              time.Time
+	// KeysValidUntil, if set, is when the IdP keys that verified the token
+	// stop verifying unless fetched again: a cached token is verified
+	// again then, and refused issuer_unavailable if that fails.
+	KeysValidUntil time.Time
 }
 
 // ExternalVerifier verifies bearer tokens from identity providers that
@@ -47,6 +55,9 @@ type tokenInfo struct {
 	expires time.Time
 	// keyRetires is when the usher signing key that signed it retires.
 	keyRetires time.Time
+	// keysUntil is when the IdP keys that verified it stop verifying
+	// unless fetched again.
+	keysUntil time.Time
 	// An usher token names one seat per space (hash_perm).
 	spaceSeats map[string]seatRef
 	// An IdP token's groups give seats for every space.
@@ -68,13 +79,20 @@ func (t *tokenInfo) cost() int64 {
 	return int64(n)
 }
 
-// groupIndex maps a tenant's seat names and group aliases to seat names.
-type groupIndex struct{ seats map[string][]string }
+// groupIndex maps a tenant's group aliases to seat names, and knows its
+// seat names (which match groups only where a trust opts in).
+type groupIndex struct {
+	seats map[string][]string // by group alias
+	names map[string]bool
+}
 
 func (g *groupIndex) cost() int64 {
 	n := 128
 	for k, v := range g.seats {
 		n += 48 + len(k) + 24*len(v)
+	}
+	for k := range g.names {
+		n += 48 + len(k)
 	}
 	return int64(n)
 }
@@ -84,9 +102,9 @@ func (a *Authorizer) loadGroupIndex(ctx context.Context, tenant string) (*groupI
 	if err != nil {
 		return nil, fmt.Errorf("list seats of %s: %w", tenant, err)
 	}
-	g := &groupIndex{seats: map[string][]string{}}
+	g := &groupIndex{seats: map[string][]string{}, names: map[string]bool{}}
 	for _, s := range seats {
-		g.seats[s.Name] = append(g.seats[s.Name], s.Name)
+		g.names[s.Name] = true
 		for _, grp := range s.Groups {
 			g.seats[grp] = append(g.seats[grp], s.Name)
 		}
@@ -103,6 +121,9 @@ func (a *Authorizer) authenticateToken(ctx context.Context, c credential, now ti
 	}
 	key := tokenCacheKey(c.value)
 	e, ok := a.tokens.lookup(key, now)
+	if ok && keysExpired(e.val, now) {
+		ok = false // verify again: the IdP's keys may have been fetched since
+	}
 	if !ok {
 		var err error
 		token := c.value
@@ -110,10 +131,18 @@ func (a *Authorizer) authenticateToken(ctx context.Context, c credential, now ti
 			return a.verifyToken(ctx, token)
 		})
 		if err != nil {
+			var ie *issuerError
+			if errors.As(err, &ie) {
+				err = ie // the IdP failed, not the store the cache wraps it as
+			}
 			return principal{}, failureFrom(err, Decision{})
 		}
 	}
 	t := e.val
+	if keysExpired(t, now) {
+		return principal{}, Failure(ReasonIssuerUnavailable, &issuerError{issuer: t.id.Issuer,
+			err: fmt.Errorf("its keys could not be fetched again before they stopped verifying at %s", t.keysUntil.UTC().Format(time.RFC3339))})
+	}
 	if t.reason != "" {
 		return principal{}, Deny(t.reason)
 	}
@@ -188,14 +217,15 @@ func (a *Authorizer) verifyExternal(ctx context.Context, token, iss string) (*to
 		if errors.As(err, &te) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %w", errIssuerFailed, err)
+		return nil, &issuerError{issuer: iss, err: err}
 	}
 	if len(x.Groups) > maxGroups {
 		return nil, tokenErr(ReasonTokenClaimsInvalid, fmt.Errorf("%d groups, more than %d", len(x.Groups), maxGroups))
 	}
 	t := &tokenInfo{
-		id:      Identity{Subject: x.Subject, Tenant: x.Tenant, Email: x.Email, Method: AuthJWT, Issuer: x.Issuer},
-		expires: x.Expires,
+		id:        Identity{Subject: x.Subject, Tenant: x.Tenant, Email: x.Email, Method: AuthJWT, Issuer: x.Issuer},
+		expires:   x.Expires,
+		keysUntil: x.KeysValidUntil,
 	}
 	if x.Overage || len(x.Groups) == 0 {
 		return t, nil
@@ -210,6 +240,9 @@ func (a *Authorizer) verifyExternal(ctx context.Context, token, iss string) (*to
 	var seats []string
 	for _, g := range x.Groups {
 		seats = append(seats, idx.val.seats[g]...)
+		if x.GroupsMatchSeatNames && idx.val.names[g] {
+			seats = append(seats, g)
+		}
 	}
 	slices.Sort(seats)
 	t.seats = slices.Compact(seats)
@@ -223,6 +256,24 @@ func (a *Authorizer) verifyExternal(ctx context.Context, token, iss string) (*to
 
 // errIssuerFailed marks a failure to reach an identity provider.
 var errIssuerFailed = errors.New("identity provider unreachable")
+
+// issuerError is a failure to reach an identity provider, naming it.
+type issuerError struct {
+	issuer string
+	err    error
+}
+
+func (e *issuerError) Error() string {
+	return fmt.Sprintf("identity provider %s unavailable: %v", e.issuer, e.err)
+}
+
+func (e *issuerError) Unwrap() []error { return []error{errIssuerFailed, e.err} }
+
+// keysExpired reports whether the IdP keys that verified t have stopped
+// verifying.
+func keysExpired(t *tokenInfo, now time.Time) bool {
+	return !t.keysUntil.IsZero() && !now.Before(t.keysUntil)
+}
 
 // distinctSeats joins the seats of a hash_perm, sorted, each once.
 func distinctSeats(hashPerm map[string]string) string {
