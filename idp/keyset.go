@@ -104,11 +104,13 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	return nil, errSignature
 }
 
-// old reports whether the keys were fetched longer than refreshEvery ago.
+// old reports whether the keys were fetched longer than refreshEvery (or
+// staleMax, if shorter) ago.
 func (k *keySet) old() bool {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return !k.fetched.IsZero() && k.now().Sub(k.fetched) >= k.refreshEvery
+	age := k.now().Sub(k.fetched)
+	return !k.fetched.IsZero() && (age >= k.refreshEvery || age >= k.staleMax)
 }
 
 // staleError says that the last good keys are past staleMax, and why no
@@ -116,8 +118,12 @@ func (k *keySet) old() bool {
 func (k *keySet) staleError(until time.Time) error {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
+	cause := k.lastErr
+	if cause == nil {
+		cause = errors.New("no fetch since")
+	}
 	return fmt.Errorf("keys from %s last fetched at %s; they stopped verifying at %s (%s later) and fetching them fails: %w",
-		k.url, k.fetched.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339), k.staleMax, k.lastErr)
+		k.url, k.fetched.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339), k.staleMax, cause)
 }
 
 // match returns the known keys a token with kid and alg may be verified

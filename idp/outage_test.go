@@ -137,3 +137,18 @@ func TestIssuerChangeDuringOutageKeepsKeys(t *testing.T) {
 		t.Errorf("discovery ran %d times after the outage; want once", w.idp.DiscoveryHits.Load()-before)
 	}
 }
+
+// TestStaleBoundShorterThanRefresh: a bound shorter than the refresh
+// interval makes the keys be fetched again before it passes, so that a
+// provider that answers never sees its tokens refused.
+func TestStaleBoundShorterThanRefresh(t *testing.T) {
+	w := newWorld(t, "memberOf")
+	w.withVerifier(t, idp.Config{KeysStaleMax: 10 * time.Minute})
+	for i := range 4 {
+		tok := testidp.Sign(t, w.rsa, w.claims(map[string]any{"sub": "u" + string(rune('a'+i))}), nil)
+		if d := w.check(t, "/me", tok); d.Reason != authz.ReasonAllowed {
+			t.Fatalf("%s after the first fetch, provider up: %s (%v)", time.Duration(i)*15*time.Minute, d.Reason, d.Cause)
+		}
+		w.clock.Advance(15 * time.Minute)
+	}
+}
