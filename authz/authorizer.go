@@ -32,8 +32,9 @@ type Config struct {
 	External   ExternalVerifier
 	SeatLister SeatLister
 	Cache      CacheConfig
-	// KeepCredential leaves the credential in the request that goes
-	// upstream. By default it is removed.
+	// KeepCredential leaves the credential usher verified in the request
+	// that goes upstream. By default it is removed. Credentials usher did
+	// not verify are removed either way.
 	KeepCredential bool
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
@@ -161,73 +162,72 @@ func (a *Authorizer) SeatCacheStats() *CacheStats { return a.seats.stats }
 // Check decides r. It never panics on any input and never allows on error:
 // a context error denies with a timeout, a store failure with a 503.
 func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
-	d := a.decide(ctx, r)
+	d, verified := a.decide(ctx, r)
 	if !d.Allowed() {
 		return d
 	}
 	if od, ok := a.checkMethodOverrides(ctx, r); !ok {
 		return od
 	}
-	d.Remove = a.removals(r.Headers, &d)
+	d.Remove = a.removals(r.Headers, &d, verified)
 	return d
 }
 
 // decide runs the steps for one method: the request's own, or one that a
-// method-override header names.
-func (a *Authorizer) decide(ctx context.Context, r *Request) Decision {
+// method-override header names. On allow it also returns the header of the
+// credential it verified ("" on a public route).
+func (a *Authorizer) decide(ctx context.Context, r *Request) (Decision, string) {
 	path, err := NormalizePath(r.Path)
 	if err != nil {
-		return Deny(ReasonPathInvalid)
+		return Deny(ReasonPathInvalid), ""
 	}
 	host, ok := normalizeHost(r.Host)
 	if !ok {
-		return Deny(ReasonRequestInvalid)
+		return Deny(ReasonRequestInvalid), ""
 	}
 	pol, err := a.rules.Load().policyFor(host, upperMethod(r.Method), path, r.ContextExtensions)
 	if err != nil {
-		return Failure(ReasonConfigInvalid, err)
+		return Failure(ReasonConfigInvalid, err), ""
 	}
 	switch pol.access {
 	case AccessPublic:
-		return Decision{Status: 200, Reason: ReasonPublic, Rule: pol.name}
+		return Decision{Status: 200, Reason: ReasonPublic, Rule: pol.name}, ""
 	case AccessAuthenticated, AccessPermission:
 	default:
 		d := Deny(ReasonNoRoute)
 		d.Rule = pol.name
-		return d
+		return d, ""
 	}
 
 	now := a.now()
 	p, d := a.authenticate(ctx, r, now)
 	if d.Status != 0 {
 		d.Rule = pol.name
-		return d
+		return d, ""
 	}
 	d = Decision{Identity: p.id, Rule: pol.name}
 	if pol.access == AccessAuthenticated {
 		d.Status, d.Reason, d.Seats = 200, ReasonAllowed, p.allSeats
-		d.Remove = credentialRemoval(p.consumed, a.keepCredential)
-		return d
+		return d, p.consumed
 	}
 
 	space, reason := spaceFor(pol, r.Headers)
 	d.Permission, d.Space = pol.permission, space
 	if reason != "" {
 		d.Status, d.Reason = StatusFor(reason), reason
-		return d
+		return d, ""
 	}
 	seats, allowed, err := a.permitted(ctx, p, space, pol.permission, now)
 	if err != nil {
-		return failureFrom(err, d)
+		return failureFrom(err, d), ""
 	}
 	d.Seats = seats
 	if !allowed {
 		d.Status, d.Reason = StatusFor(ReasonPermissionDenied), ReasonPermissionDenied
-		return d
+		return d, ""
 	}
 	d.Status, d.Reason = 200, ReasonAllowed
-	d.Remove = credentialRemoval(p.consumed, a.keepCredential)
-	return d
+	return d, p.consumed
 }
 
 // failureFrom turns an error from a lookup into a denial that keeps the

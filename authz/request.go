@@ -103,7 +103,7 @@ func (a *Authorizer) checkMethodOverrides(ctx context.Context, r *Request) (Deci
 		if m = upperMethod(m); m != upperMethod(r.Method) {
 			o := *r
 			o.Method = m
-			if od := a.decide(ctx, &o); !od.Allowed() {
+			if od, _ := a.decide(ctx, &o); !od.Allowed() {
 				return od, false
 			}
 		}
