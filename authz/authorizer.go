@@ -52,6 +52,7 @@ type Authorizer struct {
 	tokenCfg        TokenConfig
 	claimNames      []string
 	keys            *cache[*keyInfo]
+	parsedKeys      *parsedKeys
 	seats           *cache[*cachedSeat]
 	signingKeys     *cache[*SigningKey]
 	tokens          *cache[*tokenInfo]
@@ -84,6 +85,7 @@ func New(cfg Config) (*Authorizer, error) {
 		seatLister:      cfg.SeatLister,
 		tokenCfg:        cfg.Token,
 		claimNames:      append(slices.Clone(accessClaimNames), "groups", "memberOf", "roles"),
+		parsedKeys:      new(parsedKeys),
 		keepCredential:  cfg.KeepCredential,
 		now:             cfg.Now,
 		log:             cfg.Logger,
