@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +27,7 @@ import (
 	"github.com/usher-dev/usher/authz"
 	"github.com/usher-dev/usher/envoy"
 	"github.com/usher-dev/usher/idp"
+	"github.com/usher-dev/usher/internal/config"
 	"github.com/usher-dev/usher/internal/seal"
 	"github.com/usher-dev/usher/store"
 )
@@ -47,13 +46,13 @@ SIGTERM or SIGINT drains in-flight Checks and stops cleanly. SIGHUP reloads
 the rules file.`,
 		Args: args(),
 	}
-	load := configFlags(c.Flags())
+	load := config.Flags(c.Flags())
 	c.RunE = func(c *cobra.Command, _ []string) error {
 		cfg, err := load(e.getenv)
 		if err != nil {
 			return usageError{err}
 		}
-		deps, err := cfg.open(e.getenv)
+		deps, err := cfg.Open(e.getenv)
 		if err != nil {
 			return usageError{err}
 		}
@@ -62,70 +61,8 @@ the rules file.`,
 	return c
 }
 
-// serveDeps is what the configuration names, read before anything
-// listens.
-type serveDeps struct {
-	rules  *authz.Rules
-	tls    *tls.Config
-	master seal.Key
-}
-
-// open reads the files the configuration names, reporting every problem.
-func (c *serveConfig) open(getenv func(string) string) (serveDeps, error) {
-	var errs []error
-	d := serveDeps{rules: authz.DenyAllRules()}
-	if c.Rules != "" {
-		r, err := loadRules(c.Rules)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			d.rules = r
-		}
-	}
-	var err error
-	if d.tls, err = c.TLS.load(); err != nil {
-		errs = append(errs, err)
-	}
-	if d.master, err = loadMasterKey(getenv, c.MasterKeyFile); err != nil {
-		errs = append(errs, err)
-	}
-	return d, errors.Join(errs...)
-}
-
-func loadRules(path string) (*authz.Rules, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("rules: %w", err)
-	}
-	return authz.ParseRules(path, data)
-}
-
-func (t tlsConfig) load() (*tls.Config, error) {
-	if t.CertFile == "" {
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("tls.cert_file, tls.key_file: %w", err)
-	}
-	conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if t.ClientCAFile != "" {
-		pem, err := os.ReadFile(t.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.client_ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.client_ca_file: %s holds no PEM certificate", t.ClientCAFile)
-		}
-		conf.ClientCAs = pool
-		conf.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return conf, nil
-}
-
-func newLogger(cfg serveConfig, w io.Writer) *slog.Logger {
-	level, _ := parseLevel(cfg.LogLevel)
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	level, _ := config.ParseLevel(cfg.LogLevel)
 	opts := &slog.HandlerOptions{Level: level}
 	format := cfg.LogFormat
 	if format == "auto" {
@@ -154,8 +91,8 @@ func (g *gate) Check(ctx context.Context, r *authz.Request) authz.Decision {
 }
 
 // serve runs until ctx ends, then shuts down gracefully.
-func serve(ctx context.Context, cfg serveConfig, deps serveDeps, log *slog.Logger) error {
-	rules, tlsConf := deps.rules, deps.tls
+func serve(ctx context.Context, cfg config.Config, deps config.Files, log *slog.Logger) error {
+	rules, tlsConf := deps.Rules, deps.TLS
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("grpc_addr: %w", err)
@@ -227,7 +164,7 @@ func serve(ctx context.Context, cfg serveConfig, deps serveDeps, log *slog.Logge
 		wg.Wait()
 	}
 
-	st, err := openServeStore(ctx, cfg, deps.master, log)
+	st, err := openServeStore(ctx, cfg, deps.MasterKey, log)
 	if err != nil {
 		stopServers()
 		if ctx.Err() != nil {
@@ -236,7 +173,7 @@ func serve(ctx context.Context, cfg serveConfig, deps serveDeps, log *slog.Logge
 		}
 		return err
 	}
-	if err := checkKeyring(ctx, st, deps.master, log); err != nil {
+	if err := checkKeyring(ctx, st, deps.MasterKey, log); err != nil {
 		stopServers()
 		_ = st.Close(context.WithoutCancel(ctx))
 		return err
@@ -244,14 +181,14 @@ func serve(ctx context.Context, cfg serveConfig, deps serveDeps, log *slog.Logge
 	a, err := authz.New(authz.Config{
 		Rules: rules, Keys: st, Seats: st, Usage: st,
 		SigningKeys: st,
-		Token:       cfg.JWT.authz(),
+		Token:       cfg.JWT.Authz(),
 		External: idp.New(idp.Config{
 			Lookup: trustLookup(st),
 			Leeway: cfg.JWT.Leeway,
 			Logger: log.With("component", "idp"),
 		}),
 		SeatLister:     st,
-		Cache:          cfg.Cache.authz(),
+		Cache:          cfg.Cache.Authz(),
 		KeepCredential: cfg.KeepCredential,
 		Logger:         log.With("component", "authz"),
 	})
@@ -313,7 +250,7 @@ func serve(ctx context.Context, cfg serveConfig, deps serveDeps, log *slog.Logge
 // (a held lock is not worth waiting on); MongoDB is retried until it
 // answers or ctx ends, while Checks deny with store_unavailable and
 // /readyz says not ready.
-func openServeStore(ctx context.Context, cfg serveConfig, master seal.Key, log *slog.Logger) (*store.Store, error) {
+func openServeStore(ctx context.Context, cfg config.Config, master seal.Key, log *slog.Logger) (*store.Store, error) {
 	opts := store.Options{URI: cfg.MongoURI, DataDir: cfg.DataDir, Serve: true, MasterKey: master,
 		Logger: log.With("component", "store")}
 	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
@@ -382,7 +319,7 @@ func reloadOnHUP(ctx context.Context, path string, a *authz.Authorizer, log *slo
 			log.Info("SIGHUP: no rules file to reload")
 			continue
 		}
-		r, err := loadRules(path)
+		r, err := config.LoadRules(path)
 		if err != nil {
 			log.Error("SIGHUP: rules not reloaded; keeping the current ones", "err", err)
 			continue
