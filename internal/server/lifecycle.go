@@ -46,25 +46,22 @@ func startAll(ctx context.Context, comps []component, log *slog.Logger) (stopAll
 // stopped. fn's context is not the start context: it ends when the
 // component stops, in its turn, not when shutdown begins.
 func background(name string, fn func(ctx context.Context)) component {
-	var (
-		cancel context.CancelFunc
-		done   chan struct{}
-	)
+	var stop func()
 	return component{
 		name: name,
 		start: func(ctx context.Context) error {
-			var bctx context.Context
-			bctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
-			done = make(chan struct{})
+			bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+			done := make(chan struct{})
 			go func() {
 				defer close(done)
 				fn(bctx)
 			}()
+			stop = func() {
+				cancel()
+				<-done
+			}
 			return nil
 		},
-		stop: func(context.Context) {
-			cancel()
-			<-done
-		},
+		stop: func(context.Context) { stop() },
 	}
 }

@@ -130,11 +130,7 @@ func (s *server) components() []component {
 func (s *server) run(ctx context.Context, comps []component) error {
 	stopAll, err := startAll(ctx, comps, s.log)
 	if err != nil {
-		if ctx.Err() != nil {
-			s.log.Info("stopped before start-up finished", "err", err)
-			return nil // told to stop, e.g. while waiting for the store
-		}
-		return err
+		return s.startFailed(ctx, err)
 	}
 	var runErr error
 	select {
@@ -146,6 +142,16 @@ func (s *server) run(ctx context.Context, comps []component) error {
 	stopAll()
 	s.log.Info("stopped")
 	return runErr
+}
+
+// startFailed is Run's result when start-up fails: nil if it failed
+// because Run was told to stop (while waiting for MongoDB, say).
+func (s *server) startFailed(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	s.log.Info("stopped before start-up finished", "err", err)
+	return nil
 }
 
 // openStore opens the store. The embedded store opens once or fails (a
