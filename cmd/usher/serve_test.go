@@ -47,9 +47,12 @@ func newServer(t *testing.T) *server {
 	return s
 }
 
+// args are the serve arguments of s. The check timeout is far above the
+// default 150ms: a first Check on cold caches under -race on a busy
+// machine can take longer, and these tests assert decisions, not speed.
 func (s *server) args(dir string, extra ...string) []string {
 	return append([]string{"serve", "--data-dir", dir, "--grpc-addr", s.grpcAddr, "--http-addr", s.httpAddr,
-		"--rules", s.rules, "--log-format", "json", "--changes-interval", "200ms"}, extra...)
+		"--rules", s.rules, "--log-format", "json", "--changes-interval", "200ms", "--check-timeout", "5s"}, extra...)
 }
 
 // waitReady polls /readyz until it answers 200.
