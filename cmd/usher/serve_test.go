@@ -47,9 +47,12 @@ func newServer(t *testing.T) *server {
 	return s
 }
 
+// args are the serve arguments of s. The check timeout is far above the
+// default 150ms: a first Check on cold caches under -race on a busy
+// machine can take longer, and these tests assert decisions, not speed.
 func (s *server) args(dir string, extra ...string) []string {
 	return append([]string{"serve", "--data-dir", dir, "--grpc-addr", s.grpcAddr, "--http-addr", s.httpAddr,
-		"--rules", s.rules, "--log-format", "json", "--changes-interval", "200ms"}, extra...)
+		"--rules", s.rules, "--log-format", "json", "--changes-interval", "200ms", "--check-timeout", "5s"}, extra...)
 }
 
 // waitReady polls /readyz until it answers 200.
@@ -463,5 +466,45 @@ func TestServeWaitsForMongoDB(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+// TestServeSIGHUPWhileWaitingForMongoDB: a SIGHUP that arrives while the
+// real binary waits for an unreachable MongoDB does not kill it; SIGTERM
+// then stops it cleanly.
+func TestServeSIGHUPWhileWaitingForMongoDB(t *testing.T) {
+	bin, err := buildUsher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t)
+	p := startProc(t, bin, "serve", "--mongo-uri", "mongodb://"+freePort(t)+"/usher",
+		"--grpc-addr", s.grpcAddr, "--http-addr", s.httpAddr, "--log-format", "json")
+	waitUntil(t, func() bool {
+		resp, err := http.Get("http://" + s.httpAddr + "/healthz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "/healthz")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- p.cmd.Wait() }()
+	select {
+	case err := <-waitErr:
+		if err != nil {
+			t.Fatalf("serve after SIGHUP and SIGTERM: %v (want exit 0)\n%s", err, p.logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop on SIGTERM")
+	}
+	if logs := p.logs.String(); !strings.Contains(logs, `"msg":"stopped before start-up finished"`) {
+		t.Errorf("logs lack the stop while waiting for MongoDB:\n%s", logs)
 	}
 }
