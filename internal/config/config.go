@@ -10,6 +10,7 @@ import (
 
 	"github.com/usher-dev/usher/authz"
 	"github.com/usher-dev/usher/envoy"
+	"github.com/usher-dev/usher/idp"
 )
 
 // Config is everything `usher serve` reads. It is loaded from defaults,
@@ -33,7 +34,15 @@ type Config struct {
 	MasterKeyFile      string
 	JWT                JWT
 	Cache              Cache
+	IdP                IdP
 	TLS                TLS
+}
+
+// IdP configures the verification of tenants' IdP tokens.
+type IdP struct {
+	// KeysStaleMax is how long an IdP's last good key set keeps verifying
+	// while fetching it fails.
+	KeysStaleMax time.Duration
 }
 
 // JWT configures usher's own access tokens.
@@ -82,6 +91,7 @@ func Default() Config {
 		ChangesRetention:   time.Hour,
 		UsageFlushInterval: 10 * time.Second,
 		ShutdownTimeout:    15 * time.Second,
+		IdP:                IdP{KeysStaleMax: idp.DefaultKeysStaleMax},
 		Cache: Cache{
 			TTL: c.TTL, StaleMax: c.StaleMax, NegativeTTL: c.NegativeTTL,
 			MaxCost: c.MaxCost, LoadTimeout: c.LoadTimeout,
@@ -115,6 +125,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MongoURI != "" && !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
 		bad("mongo_uri", "must start with mongodb:// or mongodb+srv://")
+	}
+	if c.IdP.KeysStaleMax < time.Minute {
+		bad("idp.keys_stale_max", "must be at least 1m")
 	}
 	if c.CheckTimeout <= 0 || c.CheckTimeout > 10*time.Second {
 		bad("check_timeout", "must be between 1ms and 10s (Envoy's default ext_authz timeout is 200ms)")

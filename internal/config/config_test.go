@@ -85,7 +85,7 @@ func TestConfigEveryKeyHasEnvAndFlag(t *testing.T) {
 			if s.key == "changes_interval" {
 				env[s.env()] = "300ms"
 			}
-			if s.key == "changes_retention" || s.key == "jwt.max_ttl" {
+			if s.key == "changes_retention" || s.key == "jwt.max_ttl" || s.key == "idp.keys_stale_max" {
 				env[s.env()] = "3h"
 			}
 		case "bool":

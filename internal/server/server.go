@@ -209,9 +209,10 @@ func (s *server) newAuthorizer(context.Context) error {
 		SigningKeys: s.st,
 		Token:       s.cfg.JWT.Authz(),
 		External: idp.New(idp.Config{
-			Lookup: trustLookup(s.st),
-			Leeway: s.cfg.JWT.Leeway,
-			Logger: s.log.With("component", "idp"),
+			Lookup:       trustLookup(s.st),
+			Leeway:       s.cfg.JWT.Leeway,
+			KeysStaleMax: s.cfg.IdP.KeysStaleMax,
+			Logger:       s.log.With("component", "idp"),
 		}),
 		SeatLister:     s.st,
 		Cache:          s.cfg.Cache.Authz(),
@@ -248,7 +249,8 @@ func trustLookup(st *store.Store) idp.Lookup {
 		}
 		out := make([]idp.Trust, len(is))
 		for i, x := range is {
-			out[i] = idp.Trust{Tenant: x.Tenant, Issuer: x.Issuer, Audience: x.Audience, GroupsClaim: x.GroupsClaim}
+			out[i] = idp.Trust{Tenant: x.Tenant, Issuer: x.Issuer, Audience: x.Audience, GroupsClaim: x.GroupsClaim,
+				TokenType: x.TokenType, ClientIDs: x.ClientIDs, MatchGroupNames: x.MatchGroupNames}
 		}
 		return out, nil
 	})
