@@ -180,7 +180,7 @@ func serve(ctx context.Context, cfg serveConfig, deps serveDeps, log *slog.Logge
 	if tlsConf != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConf)))
 	}
-	gs := grpc.NewServer(opts...)
+	gs := grpc.NewServer(append(opts, envoy.ServerOptions()...)...)
 	authv3.RegisterAuthorizationServer(gs, &envoy.Server{
 		Decider: &g, Timeout: cfg.CheckTimeout, Realm: cfg.Realm,
 		Logger: log.With("component", "check"), Observe: m.observe,
