@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/usher-dev/usher/authz"
 	"github.com/usher-dev/usher/envoy"
+	"github.com/usher-dev/usher/internal/checkclient"
 	"github.com/usher-dev/usher/internal/testclock"
 	"github.com/usher-dev/usher/store"
 	"github.com/usher-dev/usher/store/storetest"
@@ -66,7 +66,7 @@ func serveGRPC(t testing.TB, srv authv3.AuthorizationServer) authv3.Authorizatio
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(envoy.ServerOptions()...)
 	authv3.RegisterAuthorizationServer(gs, srv)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = gs.Serve(lis) })
@@ -82,27 +82,21 @@ func serveGRPC(t testing.TB, srv authv3.AuthorizationServer) authv3.Authorizatio
 	return authv3.NewAuthorizationClient(conn)
 }
 
-// envoyRequest builds a CheckRequest as Envoy's ext_authz filter sends one:
-// lower-case header names, pseudo-headers included, repeated headers
-// joined with ",".
+// envoyRequest builds a CheckRequest as Envoy's ext_authz filter sends one
+// (checkclient's shape: lower-case header names, pseudo-headers included,
+// repeated headers joined with ","), with a browser-like set of headers
+// before the given name, value pairs.
 func envoyRequest(method, host, path string, headers ...string) *authv3.CheckRequest {
-	h := map[string]string{":method": method, ":authority": host, ":path": path, ":scheme": "https",
-		"user-agent": "curl/8.5.0", "x-request-id": "9f1b6c1e-3c1a-4b3e-8f7e-0b5f5f6f1a2b", "x-forwarded-proto": "https"}
+	r := checkclient.Request{Method: method, Host: host, Path: path, Scheme: "https", ID: "1234567890",
+		SourceAddr: "10.0.0.7", SourcePort: 51234, Headers: []checkclient.Header{
+			{Name: "user-agent", Value: "curl/8.5.0"},
+			{Name: "x-request-id", Value: "9f1b6c1e-3c1a-4b3e-8f7e-0b5f5f6f1a2b"},
+			{Name: "x-forwarded-proto", Value: "https"},
+		}}
 	for i := 0; i+1 < len(headers); i += 2 {
-		name := strings.ToLower(headers[i])
-		if prev, ok := h[name]; ok {
-			h[name] = prev + "," + headers[i+1]
-		} else {
-			h[name] = headers[i+1]
-		}
+		r.Headers = append(r.Headers, checkclient.Header{Name: headers[i], Value: headers[i+1]})
 	}
-	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Source: &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
-			SocketAddress: &corev3.SocketAddress{Address: "10.0.0.7", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 51234}}}}},
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Id: "1234567890", Method: method, Host: host, Path: path, Scheme: "https", Protocol: "HTTP/1.1", Headers: h,
-		}},
-	}}
+	return r.CheckRequest()
 }
 
 // answer is what a test asserts of a CheckResponse.
@@ -358,4 +352,45 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 
 func storeKey(nk authz.NewAPIKey, expires time.Time) store.APIKey {
 	return store.APIKey{ID: nk.ID, Hash: nk.Hash, ExpiresAt: expires}
+}
+
+// TestCheckConcurrentAnswers sends denials (whose headers and body are
+// shared between responses) and allows from many callers at once: run with
+// -race, it proves that marshalling shared parts of responses concurrently
+// is safe, and every caller still gets its own answer.
+func TestCheckConcurrentAnswers(t *testing.T) {
+	w := newWorld(t, nil)
+	cases := []struct {
+		req  *authv3.CheckRequest
+		want answer
+	}{
+		{envoyRequest("GET", api, "/me"), denied(codes.Unauthenticated, 401, "credential_missing")},
+		{envoyRequest("GET", api, "/admin/users", "x-api-key", w.keys["acme/ci"]), denied(codes.PermissionDenied, 403, "permission_denied")},
+		{envoyRequest("GET", api, "/spaces/proj1/datasets/7", "x-api-key", w.keys["acme/ci"]),
+			allowed("apikey:ciacmekeyaaaaaaa", "acme", "editors", "x-api-key")},
+	}
+	// Warm the caches first: a cold store read under -race on a busy
+	// machine may pass the 150 ms per-Check deadline, which is not what
+	// this test is about.
+	for _, c := range cases {
+		w.check(t, c.req)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 30 {
+				c := cases[(g+i)%len(cases)]
+				resp, err := w.client.Check(context.Background(), c.req)
+				if err != nil {
+					t.Errorf("Check: %v", err)
+					return
+				}
+				if diff := cmp.Diff(c.want, answerOf(resp)); diff != "" {
+					t.Errorf("answer (-want +got):\n%s", diff)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -43,6 +43,7 @@ func (s *server) grpcOptions() []grpc.ServerOption {
 		// after it (caches, store) is in use until then.
 		grpc.WaitForHandlers(true),
 	}
+	opts = append(opts, envoy.ServerOptions()...)
 	if s.deps.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.deps.TLS)))
 	}

@@ -88,16 +88,3 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 		}
 	}
 }
-
-// sleepCtx waits d, or less if ctx ends first, and reports whether it
-// waited all of d.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}

@@ -20,6 +20,7 @@ import (
 	"github.com/usher-dev/usher/idp"
 	"github.com/usher-dev/usher/internal/config"
 	"github.com/usher-dev/usher/internal/seal"
+	"github.com/usher-dev/usher/internal/wait"
 	"github.com/usher-dev/usher/store"
 )
 
@@ -173,7 +174,7 @@ func (s *server) openStore(ctx context.Context) error {
 			return err
 		}
 		s.log.WarnContext(ctx, "store not reachable; retrying", "err", err, "retry_in", delay)
-		if !sleepCtx(ctx, delay) {
+		if !wait.Sleep(ctx, delay) {
 			return ctx.Err()
 		}
 	}
