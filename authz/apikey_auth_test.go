@@ -1,6 +1,7 @@
 package authz_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +156,24 @@ func TestCheckOversizedKeyIsMalformed(t *testing.T) {
 	}
 	if n := w.st.KeyReads.Load(); n != 0 {
 		t.Errorf("%d key reads for oversized keys; want 0", n)
+	}
+}
+
+// TestCloseWaitsForLoadsInFlight: a store read outlives the Check that
+// started it (it fills the cache for the next one); closing the authorizer
+// waits for it instead of closing the cache under it.
+func TestCloseWaitsForLoadsInFlight(t *testing.T) {
+	w := newWorld(t)
+	const delay = 300 * time.Millisecond
+	w.st.Delay.Store(int64(delay))
+	started := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if d := w.a.Check(ctx, get("api.example.test", "/me", "x-api-key", w.keys["acme/ci"])); d.Reason != authz.ReasonTimeout {
+		t.Fatalf("slow store: %s, want timeout", d.Reason)
+	}
+	w.a.Close()
+	if waited := time.Since(started); waited < delay {
+		t.Errorf("Close returned %v after the load started, before its %v store read ended", waited, delay)
 	}
 }

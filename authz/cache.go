@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -86,14 +87,17 @@ type entry[V any] struct {
 // time, absence remembered briefly, and stale entries served for a bounded
 // time while the store fails.
 type cache[V any] struct {
-	c     *ristretto.Cache[string, *entry[V]]
-	sf    singleflight.Group
-	gen   atomic.Uint64 // bumped by every purge; a load older than a purge is not kept
-	cfg   CacheConfig
-	now   func() time.Time
-	stats *CacheStats
-	load  func(ctx context.Context, key string) (V, error)
-	cost  func(V) int64
+	c  *ristretto.Cache[string, *entry[V]]
+	sf singleflight.Group
+	// closing is held shared by each load and exclusively by close.
+	closing sync.RWMutex
+	closed  bool
+	gen     atomic.Uint64 // bumped by every purge; a load older than a purge is not kept
+	cfg     CacheConfig
+	now     func() time.Time
+	stats   *CacheStats
+	load    func(ctx context.Context, key string) (V, error)
+	cost    func(V) int64
 	// freshFor, if set, says how long a present value stays fresh instead
 	// of the TTL: a verified token until its expiry, a failed one briefly.
 	freshFor func(V, time.Time) time.Duration
@@ -150,6 +154,13 @@ func (c *cache[V]) getWith(ctx context.Context, key string, fn loader[V]) (*entr
 		return nil, err
 	}
 	ch := c.sf.DoChan(key, func() (e any, err error) {
+		// A load outlives the Check that started it; close waits for it,
+		// and a load that starts after close writes nothing.
+		c.closing.RLock()
+		defer c.closing.RUnlock()
+		if c.closed {
+			return nil, fmt.Errorf("%w: the cache is closed", errStoreFailed)
+		}
 		// singleflight re-panics a panic of the load on a goroutine of its
 		// own, which would end the process; make it a failed load instead.
 		defer func() {
@@ -239,8 +250,17 @@ func (c *cache[V]) purgeAll() {
 	c.c.Clear()
 }
 
+// close releases the cache once the loads in flight (each bounded by
+// LoadTimeout) have ended: a load outlives the Check that started it, and
+// must not write into a closed cache.
 func (c *cache[V]) close() {
-	if c != nil {
+	if c == nil {
+		return
+	}
+	c.closing.Lock()
+	defer c.closing.Unlock()
+	if !c.closed {
+		c.closed = true
 		c.c.Close()
 	}
 }
