@@ -346,12 +346,15 @@ func TestTwoProcesses(t *testing.T) {
 	}
 
 	cli(t, bin, "apikey", "revoke", "--tenant", "acme", "ci", d)
-	within2s(t, "the revoked API key", func() bool { return s.check(t, "/spaces/proj1/datasets/x", key) == 401 })
+	withinASecond(t, "the revoked API key", func() bool {
+		status, reason := s.send(t, "/spaces/proj1/datasets/x", "x-api-key: "+key)
+		return status == 401 && reason == "apikey_revoked"
+	})
 	kid := strings.Fields(cli(t, bin, "key", "list", "--tenant", "acme", d))[5] // the first row's KID
 	cli(t, bin, "key", "revoke", "--tenant", "acme", kid, d)
-	within2s(t, "the token of a revoked signing key", func() bool {
-		_, reason := s.checkAuth(t, "/spaces/proj1/datasets/x", "Bearer "+token)
-		return reason == "token_revoked"
+	withinASecond(t, "the token of a revoked signing key", func() bool {
+		status, reason := s.checkAuth(t, "/spaces/proj1/datasets/x", "Bearer "+token)
+		return status == 401 && reason == "token_revoked"
 	})
 
 	// SIGHUP reloads the rules: make /me public.
@@ -392,14 +395,15 @@ func TestTwoProcesses(t *testing.T) {
 	assertJSONLines(t, logs)
 }
 
-// within2s polls cond until it holds, failing the test after 2s: the bound
-// on a change reaching every server.
-func within2s(t *testing.T, what string, cond func() bool) {
+// withinASecond polls cond until it holds, failing the test if it does not
+// within the README's bound: "every running server applies the change
+// within a second" of the CLI returning.
+func withinASecond(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	start := time.Now()
 	for !cond() {
-		if time.Since(start) > 2*time.Second {
-			t.Fatalf("%s was still allowed 2s after the CLI revoked it", what)
+		if time.Since(start) > time.Second {
+			t.Fatalf("%s: the revocation had not reached the server with its reason 1s after the CLI returned", what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
