@@ -1,0 +1,113 @@
+package authz_test
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/usher-dev/usher/authz"
+)
+
+// hardenRules protect routes that the attacks of issue 8 aim at: a literal
+// with a sub-delimiter in front of a weaker catch-all, and a method whose
+// rule is stricter than GET's on the same path.
+const hardenRules = `
+default: deny
+rules:
+  - name: batch-delete
+    path: /v1/items:batchDelete
+    permission: admin
+    space: ops
+  - name: v1
+    path: /v1/**
+    authenticated: true
+  - name: read
+    path: /spaces/{space}/datasets/**
+    methods: [GET]
+    permission: datasets.read
+  - name: write
+    path: /spaces/{space}/datasets/**
+    methods: [POST, PUT, DELETE]
+    permission: datasets.write
+  - name: forms-read
+    path: /forms/**
+    methods: [GET]
+    public: true
+  - name: forms-delete
+    path: /forms/**
+    methods: [DELETE]
+    permission: admin
+    space: ops
+`
+
+// hardenOutcome is what the hardening tests assert of a decision: the rule
+// and space too, which the identity headers describe.
+type hardenOutcome struct {
+	Status int
+	Reason authz.Reason
+	Rule   string
+	Tenant string
+	Space  string
+	Seats  string
+	Remove []string
+}
+
+type hardenCase struct {
+	name string
+	req  *authz.Request
+	want hardenOutcome
+}
+
+func runHardenCases(t *testing.T, rules string, tests []hardenCase) {
+	t.Helper()
+	rs, err := authz.ParseRules("harden", []byte(rules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, func(c *authz.Config) { c.Rules = rs })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := w.check(t, tt.req)
+			got := hardenOutcome{d.Status, d.Reason, d.Rule, d.Identity.Tenant, d.Space, d.Seats, d.Remove}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("decision (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestCheckPathParity: a route whose literal holds a sub-delimiter meets its
+// rule however the request spells it, as upstreams that decode the path
+// before routing serve it; escapes that change the path's structure once
+// decoded are refused.
+func TestCheckPathParity(t *testing.T) {
+	w := newWorld(t) // for the fixture keys only
+	ci, multi := w.keys["acme/ci"], w.keys["acme/multi"]
+	const api = "api.example.test"
+	denied := hardenOutcome{403, authz.ReasonPermissionDenied, "batch-delete", "acme", "ops", "", nil}
+	invalid := hardenOutcome{Status: 400, Reason: authz.ReasonPathInvalid}
+	allowed := hardenOutcome{200, authz.ReasonAllowed, "batch-delete", "acme", "ops", "admins", []string{"x-api-key"}}
+	tests := []hardenCase{
+		{"literal", req("POST", api, "/v1/items:batchDelete", "x-api-key", ci), denied},
+		{"encoded colon", req("POST", api, "/v1/items%3AbatchDelete", "x-api-key", ci), denied},
+		{"encoded colon, lower-case hex", req("POST", api, "/v1/items%3abatchDelete", "x-api-key", ci), denied},
+		{"every character encoded", req("POST", api, "/%76%31/%69%74%65%6d%73%3A%62%61%74%63%68%44%65%6C%65%74%65", "x-api-key", ci), denied},
+		{"encoded colon, slash run, query", req("POST", api, "//v1//items%3AbatchDelete?x=%3A", "x-api-key", ci), denied},
+		{"encoded colon, trailing slash", req("POST", api, "/v1/items%3AbatchDelete/", "x-api-key", ci), denied},
+		{"encoded colon, allowed caller", req("POST", api, "/v1/items%3AbatchDelete", "x-api-key", multi), allowed},
+		{"double-encoded colon", req("POST", api, "/v1/items%253AbatchDelete", "x-api-key", ci), invalid},
+		{"encoded question mark", req("POST", api, "/v1/items%3FbatchDelete", "x-api-key", ci), invalid},
+		{"encoded hash", req("POST", api, "/v1/items%23batchDelete", "x-api-key", ci), invalid},
+		{"overlong UTF-8", req("POST", api, "/v1/items%C0%BAbatchDelete", "x-api-key", ci), invalid},
+		{"another item", req("POST", api, "/v1/items%3Aget", "x-api-key", ci),
+			hardenOutcome{200, authz.ReasonAllowed, "v1", "acme", "", "editors", []string{"x-api-key"}}},
+	}
+	runHardenCases(t, hardenRules, tests)
+
+	t.Run("case-insensitive", func(t *testing.T) {
+		runHardenCases(t, "case_insensitive: true\n"+hardenRules, []hardenCase{
+			{"encoded colon, other case", req("POST", api, "/V1/ITEMS%3abatchdelete", "x-api-key", ci), denied},
+			{"encoded letters, other case", req("POST", api, "/%56%31/items%3A%42ATCHDELETE", "x-api-key", ci), denied},
+		})
+	})
+}
