@@ -280,23 +280,25 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
 	if !d.Allowed() {
 		return d
 	}
-	// A method-override header makes some upstreams run another method:
-	// the request must be allowed as that method too.
-	for _, h := range methodOverrideHeaders {
-		m, ok := r.Headers[h]
-		if !ok {
-			continue
+	// A method override (a header or a _method query parameter) makes some
+	// upstreams run another method: the request must be allowed as that
+	// method too, and the answer is that method's, so the identity headers
+	// describe the rule the upstream's handler was checked against.
+	m, ok := methodOverride(r)
+	if !ok {
+		return Deny(ReasonRequestInvalid)
+	}
+	if m != "" && m != upperMethod(r.Method) {
+		o := *r
+		o.Method = m
+		od := a.decide(ctx, &o)
+		if !od.Allowed() {
+			return od
 		}
-		if !validToken(m) {
-			return Deny(ReasonRequestInvalid)
+		if od.Remove == nil {
+			od.Remove = d.Remove // the credential the request's own method consumed
 		}
-		if m = upperMethod(m); m != upperMethod(r.Method) {
-			o := *r
-			o.Method = m
-			if od := a.decide(ctx, &o); !od.Allowed() {
-				return od
-			}
-		}
+		d = od
 	}
 	d.Remove = a.removals(r.Headers, &d)
 	return d

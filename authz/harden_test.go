@@ -111,3 +111,47 @@ func TestCheckPathParity(t *testing.T) {
 		})
 	})
 }
+
+// TestCheckMethodParam: a _method query parameter gets what the override
+// headers get: the request must be allowed as that method too, and the
+// answer describes the rule that method matched.
+func TestCheckMethodParam(t *testing.T) {
+	w := newWorld(t)
+	ci, reader, multi := w.keys["acme/ci"], w.keys["acme/reader"], w.keys["acme/multi"]
+	const api = "api.example.test"
+	const ds = "/spaces/proj1/datasets/a"
+	readerDenied := hardenOutcome{403, authz.ReasonPermissionDenied, "write", "acme", "proj1", "viewers", nil}
+	readerAllowed := hardenOutcome{200, authz.ReasonAllowed, "read", "acme", "proj1", "viewers", []string{"x-api-key"}}
+	invalid := hardenOutcome{Status: 400, Reason: authz.ReasonRequestInvalid}
+	tests := []hardenCase{
+		{"no override", get(api, ds, "x-api-key", reader), readerAllowed},
+		{"_method", get(api, ds+"?_method=DELETE", "x-api-key", reader), readerDenied},
+		{"_method lower-case value", get(api, ds+"?_method=delete", "x-api-key", reader), readerDenied},
+		{"_method name in upper case", get(api, ds+"?_METHOD=PUT", "x-api-key", reader), readerDenied},
+		{"_method after other parameters", get(api, ds+"?a=1&b&_method=POST", "x-api-key", reader), readerDenied},
+		{"_method after ';'", get(api, ds+"?a=1;_method=POST", "x-api-key", reader), readerDenied},
+		{"_method name encoded", get(api, ds+"?%5Fmethod=DELETE", "x-api-key", reader), readerDenied},
+		{"_method value encoded", get(api, ds+"?_method=%44ELETE", "x-api-key", reader), readerDenied},
+		{"PHP folds '.' to '_'", get(api, ds+"?.method=DELETE", "x-api-key", reader), readerDenied},
+		{"PHP drops leading spaces", get(api, ds+"?+_method=DELETE", "x-api-key", reader), readerDenied},
+		{"array form", get(api, ds+"?_method[]=DELETE", "x-api-key", reader), readerDenied},
+		{"same as the request's method", get(api, ds+"?_method=GET", "x-api-key", reader), readerAllowed},
+		{"other parameter names", get(api, ds+"?x_method=DELETE&_methods=DELETE&method=DELETE", "x-api-key", reader), readerAllowed},
+		{"not a method", get(api, ds+"?_method=DE+LETE", "x-api-key", reader), invalid},
+		{"empty", get(api, ds+"?_method=", "x-api-key", reader), invalid},
+		{"repeated, disagreeing", get(api, ds+"?_method=GET&_method=DELETE", "x-api-key", ci), invalid},
+		{"repeated, agreeing", get(api, ds+"?_method=DELETE&_method=delete", "x-api-key", reader), readerDenied},
+		{"header and parameter disagree", get(api, ds+"?_method=PUT", "x-api-key", ci, "x-http-method-override", "DELETE"), invalid},
+		{"headers disagree", get(api, ds, "x-api-key", ci, "x-http-method-override", "DELETE", "x-http-method", "PUT"), invalid},
+		{"header and parameter agree", get(api, ds+"?_method=put", "x-api-key", reader, "x-http-method-override", "PUT"), readerDenied},
+		{"answer is the effective method's", get(api, ds+"?_method=DELETE", "x-api-key", ci),
+			hardenOutcome{200, authz.ReasonAllowed, "write", "acme", "proj1", "editors", []string{"x-api-key"}}},
+		{"public GET, DELETE needs a credential", get(api, "/forms/x?_method=DELETE"),
+			hardenOutcome{Status: 401, Reason: authz.ReasonCredentialMissing, Rule: "forms-delete"}},
+		{"public GET, DELETE needs admin", get(api, "/forms/x?_method=DELETE", "x-api-key", ci),
+			hardenOutcome{403, authz.ReasonPermissionDenied, "forms-delete", "acme", "ops", "", nil}},
+		{"identity headers describe the DELETE rule", get(api, "/forms/x?_method=DELETE", "x-api-key", multi),
+			hardenOutcome{200, authz.ReasonAllowed, "forms-delete", "acme", "ops", "admins", []string{"x-api-key"}}},
+	}
+	runHardenCases(t, hardenRules, tests)
+}
