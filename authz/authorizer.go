@@ -334,6 +334,10 @@ func (a *Authorizer) decide(ctx context.Context, r *Request) Decision {
 		return d
 	}
 	d = Decision{Identity: p.id, Rule: pol.name}
+	if tenantMismatch(pol, r.Headers, p.id.Tenant) {
+		d.Status, d.Reason = StatusFor(ReasonTenantMismatch), ReasonTenantMismatch
+		return d
+	}
 	if pol.access == AccessAuthenticated {
 		d.Status, d.Reason, d.Seats = 200, ReasonAllowed, p.allSeats
 		d.Remove = credentialRemoval(p.consumed, a.keepCredential)

@@ -9,8 +9,8 @@ import (
 )
 
 // hardenRules protect routes that the attacks of issue 8 aim at: a literal
-// with a sub-delimiter in front of a weaker catch-all, and a method whose
-// rule is stricter than GET's on the same path.
+// with a sub-delimiter in front of a weaker catch-all, tenant-scoped routes,
+// and a method whose rule is stricter than GET's on the same path.
 const hardenRules = `
 default: deny
 rules:
@@ -21,6 +21,16 @@ rules:
   - name: v1
     path: /v1/**
     authenticated: true
+  - name: tenant-read
+    path: /t/{tenant}/spaces/{space}/**
+    permission: datasets.read
+  - name: tenant-me
+    path: /t/{tenant}/me
+    authenticated: true
+  - name: header-tenant-read
+    path: /h/spaces/{space}/**
+    tenant_header: X-Tenant-ID
+    permission: datasets.read
   - name: read
     path: /spaces/{space}/datasets/**
     methods: [GET]
@@ -109,6 +119,36 @@ func TestCheckPathParity(t *testing.T) {
 			{"encoded colon, other case", req("POST", api, "/V1/ITEMS%3abatchdelete", "x-api-key", ci), denied},
 			{"encoded letters, other case", req("POST", api, "/%56%31/items%3A%42ATCHDELETE", "x-api-key", ci), denied},
 		})
+	})
+}
+
+// TestCheckTenant: a route that names a tenant, by {tenant} or
+// tenant_header, serves only that tenant's callers, even when another
+// tenant's seat grants the permission in a space of the same name.
+func TestCheckTenant(t *testing.T) {
+	w := newWorld(t)
+	ci, globex := w.keys["acme/ci"], w.keys["globex/ci"]
+	const api = "api.example.test"
+	allowAcme := func(rule, space string) hardenOutcome {
+		return hardenOutcome{200, authz.ReasonAllowed, rule, "acme", space, "editors", []string{"x-api-key"}}
+	}
+	mismatch := func(rule, tenant string) hardenOutcome {
+		return hardenOutcome{403, authz.ReasonTenantMismatch, rule, tenant, "", "", nil}
+	}
+	runHardenCases(t, hardenRules, []hardenCase{
+		{"own tenant", get(api, "/t/acme/spaces/proj1/x", "x-api-key", ci), allowAcme("tenant-read", "proj1")},
+		{"own tenant, encoded", get(api, "/t/%61cme/spaces/proj1/x", "x-api-key", ci), allowAcme("tenant-read", "proj1")},
+		{"other tenant's same-named space", get(api, "/t/acme/spaces/proj1/x", "x-api-key", globex), mismatch("tenant-read", "globex")},
+		{"other tenant, own space", get(api, "/t/globex/spaces/proj1/x", "x-api-key", globex),
+			hardenOutcome{200, authz.ReasonAllowed, "tenant-read", "globex", "proj1", "editors", []string{"x-api-key"}}},
+		{"tenant in another case", get(api, "/t/ACME/spaces/proj1/x", "x-api-key", ci), mismatch("tenant-read", "acme")},
+		{"authenticated route", get(api, "/t/acme/me", "x-api-key", globex), mismatch("tenant-me", "globex")},
+		{"authenticated route, own tenant", get(api, "/t/acme/me", "x-api-key", ci), allowAcme("tenant-me", "")},
+		{"no credential", get(api, "/t/acme/me"), hardenOutcome{Status: 401, Reason: authz.ReasonCredentialMissing, Rule: "tenant-me"}},
+		{"header", get(api, "/h/spaces/proj1/x", "x-api-key", ci, "x-tenant-id", "acme"), allowAcme("header-tenant-read", "proj1")},
+		{"header of another tenant", get(api, "/h/spaces/proj1/x", "x-api-key", globex, "x-tenant-id", "acme"), mismatch("header-tenant-read", "globex")},
+		{"header missing", get(api, "/h/spaces/proj1/x", "x-api-key", ci), mismatch("header-tenant-read", "acme")},
+		{"header repeated", get(api, "/h/spaces/proj1/x", "x-api-key", ci, "x-tenant-id", "acme,globex"), mismatch("header-tenant-read", "acme")},
 	})
 }
 
