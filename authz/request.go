@@ -141,10 +141,10 @@ func queryUnescape(s string) string {
 	}
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '+':
+		switch c := s[i]; c {
+		case '+':
 			b = append(b, ' ')
-		case c == '%':
+		case '%':
 			if v, ok := unhex2(s, i+1); ok {
 				b = append(b, v)
 				i += 2
