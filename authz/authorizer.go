@@ -168,8 +168,23 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
 	if !d.Allowed() {
 		return d
 	}
-	if od, ok := a.checkMethodOverrides(ctx, r); !ok {
-		return od
+	// A method override (a header or a _method query parameter) makes some
+	// upstreams run another method: the request must be allowed as that
+	// method too, and the answer is that method's, so the identity headers
+	// describe the rule the upstream's handler was checked against. The
+	// credential is the same either way.
+	m, ok := methodOverride(r)
+	if !ok {
+		return Deny(ReasonRequestInvalid)
+	}
+	if m != "" && m != upperMethod(r.Method) {
+		o := *r
+		o.Method = m
+		od, _ := a.decide(ctx, &o)
+		if !od.Allowed() {
+			return od
+		}
+		d = od
 	}
 	d.Remove = a.removals(r.Headers, &d, verified)
 	return d
@@ -208,6 +223,10 @@ func (a *Authorizer) decide(ctx context.Context, r *Request) (Decision, string) 
 		return d, ""
 	}
 	d = Decision{Identity: p.id, Rule: pol.name}
+	if tenantMismatch(pol, r.Headers, p.id.Tenant) {
+		d.Status, d.Reason = StatusFor(ReasonTenantMismatch), ReasonTenantMismatch
+		return d, ""
+	}
 	if pol.access == AccessAuthenticated {
 		d.Status, d.Reason, d.Seats = 200, ReasonAllowed, p.allSeats
 		return d, p.consumed
