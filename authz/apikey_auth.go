@@ -53,6 +53,9 @@ func (a *Authorizer) authenticateKey(ctx context.Context, c credential, now time
 	if err != nil {
 		return principal{}, Deny(ReasonAPIKeyMalformed)
 	}
+	if d, denied := a.indexDenies(ctx, pk.Tenant, pk.ID); denied {
+		return principal{}, d
+	}
 	e, err := a.keys.get(ctx, pk.ID, now)
 	if err != nil {
 		return principal{}, failureFrom(err, Decision{})
