@@ -62,6 +62,12 @@ func (a *Authorizer) authenticateKey(ctx context.Context, c credential, now time
 		if pk, err = ParseAPIKey(c.value); err != nil {
 			return principal{}, Deny(ReasonAPIKeyMalformed)
 		}
+		// A key id the index does not know costs no key read: a flood of
+		// made-up ids must not queue ahead of real keys. A key the digest
+		// index knows has matched its record, so it exists.
+		if d, denied := a.indexDenies(ctx, pk.Tenant, pk.ID); denied {
+			return principal{}, d
+		}
 	}
 	e, err := a.keys.get(ctx, pk.ID, now)
 	if err != nil {

@@ -32,6 +32,10 @@ type Config struct {
 	External   ExternalVerifier
 	SeatLister SeatLister
 	Cache      CacheConfig
+	// KeyIndex lists the API keys that exist, for an in-memory index
+	// that answers unknown key ids without reading them (key_index.go);
+	// call [Authorizer.LoadKeyIndex] before serving. Nil: no index.
+	KeyIndex KeyIndexSource
 	// KeepCredential leaves the credential usher verified in the request
 	// that goes upstream. By default it is removed. Credentials usher did
 	// not verify are removed either way.
@@ -58,6 +62,7 @@ type Authorizer struct {
 	tokens          *cache[*tokenInfo]
 	groups          *cache[*groupIndex]
 	usage           *usageBatch
+	index           *keyIndex
 	keepCredential  bool
 	now             func() time.Time
 	log             *slog.Logger
@@ -101,6 +106,9 @@ func New(cfg Config) (*Authorizer, error) {
 		rules = DenyAllRules()
 	}
 	a.rules.Store(rules)
+	if cfg.KeyIndex != nil {
+		a.index = newKeyIndex(cfg.KeyIndex, cfg.Cache.LoadTimeout)
+	}
 	if cfg.Usage != nil {
 		a.usage = &usageBatch{store: cfg.Usage, pending: map[string]time.Time{}}
 	}

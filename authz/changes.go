@@ -10,8 +10,12 @@ import (
 // changeBatch is how many changes one poll reads at most.
 const changeBatch = 1000
 
-// Apply purges what change makes stale from the caches.
+// Apply purges what change makes stale from the caches, and adds a key it
+// names to the key index.
 func (a *Authorizer) Apply(ch Change) {
+	if a.index != nil {
+		a.index.note(ch)
+	}
 	switch ch.Kind {
 	case ChangeAPIKey:
 		a.keys.purge(ch.Key)

@@ -25,9 +25,10 @@
 //  5. Answer: decision.go (decisions, reasons, statuses) and headers.go
 //     (identity headers set, spoofed headers and the credential removed).
 //
-// Not steps: cache.go (the read-through cache), changes.go (the change
-// feed that purges it), model.go (the records and store interfaces) and
-// names.go (name rules).
+// Not steps: cache.go (the read-through cache), key_index.go (the API key
+// ids that exist, consulted before the key cache), changes.go (the change
+// feed that purges the caches and grows the index), model.go (the records
+// and store interfaces) and names.go (name rules).
 //
 // authz must not import protobuf, net/http, the MongoDB driver or the login
 // app; a test in this package enforces that.

@@ -262,6 +262,35 @@ func (s *Store) APIKey(ctx context.Context, id string) (authz.APIKey, error) {
 		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt}, nil
 }
 
+// APIKeyIDs calls fn with the tenant and id of every stored key, revoked
+// and expired ones included, reading only those two fields, one batch at a
+// time; it stops at fn's first error. With the change feed it implements
+// authz.KeyIndexSource.
+func (s *Store) APIKeyIDs(ctx context.Context, fn func(tenant, id string) error) error {
+	cur, err := s.db.Collection(colAPIKeys).Find(ctx, bson.D{},
+		options.Find().SetProjection(bson.D{{Key: "tenant", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("list api key ids: %w", err)
+	}
+	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
+	for cur.Next(ctx) {
+		var d struct {
+			ID     string `bson:"_id"`
+			Tenant string `bson:"tenant"`
+		}
+		if err := cur.Decode(&d); err != nil {
+			return fmt.Errorf("list api key ids: %w", err)
+		}
+		if err := fn(d.Tenant, d.ID); err != nil {
+			return err
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("list api key ids: %w", err)
+	}
+	return nil
+}
+
 // keyWithSuccessor reads a key and the successor that ends it, if any.
 func (s *Store) keyWithSuccessor(ctx context.Context, id string) (APIKey, error) {
 	var d apiKeyDoc

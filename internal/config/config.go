@@ -65,6 +65,7 @@ type Cache struct {
 	NegativeTTL time.Duration
 	MaxCost     int64
 	LoadTimeout time.Duration
+	MaxLoads    int
 }
 
 // TLS configures the gRPC server's TLS; empty files mean plaintext.
@@ -94,7 +95,7 @@ func Default() Config {
 		IdP:                IdP{KeysStaleMax: idp.DefaultKeysStaleMax},
 		Cache: Cache{
 			TTL: c.TTL, StaleMax: c.StaleMax, NegativeTTL: c.NegativeTTL,
-			MaxCost: c.MaxCost, LoadTimeout: c.LoadTimeout,
+			MaxCost: c.MaxCost, LoadTimeout: c.LoadTimeout, MaxLoads: authz.DefaultMaxLoads,
 		},
 	}
 }
@@ -102,7 +103,7 @@ func Default() Config {
 // Authz is the cache configuration of the authorizer.
 func (c Cache) Authz() authz.CacheConfig {
 	return authz.CacheConfig{TTL: c.TTL, StaleMax: c.StaleMax, NegativeTTL: c.NegativeTTL,
-		MaxCost: c.MaxCost, LoadTimeout: c.LoadTimeout}
+		MaxCost: c.MaxCost, LoadTimeout: c.LoadTimeout, MaxLoads: c.MaxLoads}
 }
 
 // Validate reports every problem at once, each with its key. It does no

@@ -97,6 +97,7 @@ func (c *Config) settings() []setting {
 		{"cache.max_cost", "cache-max-cost", "memory bound of each cache, in bytes", "int", &c.Cache.MaxCost},
 		{"cache.load_timeout", "cache-load-timeout", "deadline of one store read filling a cache", "duration", &c.Cache.LoadTimeout},
 		{"idp.keys_stale_max", "idp-keys-stale-max", "how long an IdP's last good keys keep verifying while fetching them fails", "duration", &c.IdP.KeysStaleMax},
+		{"cache.max_loads", "cache-max-loads", "store reads one cache may have in flight; more wait, then fail", "int", &c.Cache.MaxLoads},
 		{"tls.cert_file", "tls-cert-file", "PEM certificate for the gRPC server (enables TLS)", "string", &c.TLS.CertFile},
 		{"tls.key_file", "tls-key-file", "PEM private key for the gRPC server", "string", &c.TLS.KeyFile},
 		{"tls.client_ca_file", "tls-client-ca-file", "PEM CA bundle; clients (Envoy) must present a certificate it signed (mTLS)", "string", &c.TLS.ClientCAFile},

@@ -81,7 +81,7 @@ func TestComponentsOrder(t *testing.T) {
 		got = append(got, c.name)
 	}
 	want := []string{
-		"listeners", "store", "keyring", "authorizer", "feed position",
+		"listeners", "store", "keyring", "authorizer", "feed position", "key index",
 		"usage flusher", "feed follower", "feed pruner", "rules reload", "ready",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -120,6 +120,7 @@ func (s *server) components() []component {
 		{name: "keyring", start: s.checkKeyring},
 		{name: "authorizer", start: s.newAuthorizer, stop: func(context.Context) { s.authz.Close() }},
 		{name: "feed position", start: s.readPosition},
+		{name: "key index", start: s.loadKeyIndex},
 		s.usageFlusher(),
 		background("feed follower", s.follow),
 		background("feed pruner", func(ctx context.Context) { s.prune(ctx, s.st) }),
@@ -216,6 +217,7 @@ func (s *server) newAuthorizer(context.Context) error {
 			Logger:       s.log.With("component", "idp"),
 		}),
 		SeatLister:     s.st,
+		KeyIndex:       s.st,
 		Cache:          s.cfg.Cache.Authz(),
 		KeepCredential: s.cfg.KeepCredential,
 		Logger:         s.log.With("component", "authz"),
@@ -238,6 +240,20 @@ func (s *server) readPosition(ctx context.Context) error {
 		return fmt.Errorf("read the change feed's position: %w", err)
 	}
 	s.pos = pos
+	return nil
+}
+
+// loadKeyIndex lists every API key id into the authorizer's index, after
+// the feed position is read (so that the index misses no key created
+// meanwhile) and before serving: from then on an unknown key id costs no
+// store read. Listing a million keys is one cursor over a projection, so
+// it is bounded like opening the store.
+func (s *server) loadKeyIndex(ctx context.Context) error {
+	lctx, cancel := context.WithTimeout(ctx, s.openTimeout)
+	defer cancel()
+	if err := s.authz.LoadKeyIndex(lctx); err != nil {
+		return fmt.Errorf("load the API key index: %w", err)
+	}
 	return nil
 }
 

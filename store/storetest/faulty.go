@@ -29,6 +29,10 @@ type Faulty struct {
 	// context ends, as on a connection that stopped answering.
 	HangFeed  atomic.Int64
 	FeedReads atomic.Int64
+	// KeyReadsInFlight counts the key reads running now, and
+	// MaxKeyReadsInFlight the most that ever ran at once.
+	KeyReadsInFlight    atomic.Int64
+	MaxKeyReadsInFlight atomic.Int64
 }
 
 func (f *Faulty) fault(ctx context.Context) error {
@@ -47,6 +51,11 @@ func (f *Faulty) fault(ctx context.Context) error {
 // APIKey implements authz.KeyLookup with the faults.
 func (f *Faulty) APIKey(ctx context.Context, id string) (authz.APIKey, error) {
 	f.KeyReads.Add(1)
+	n := f.KeyReadsInFlight.Add(1)
+	defer f.KeyReadsInFlight.Add(-1)
+	for m := f.MaxKeyReadsInFlight.Load(); n > m && !f.MaxKeyReadsInFlight.CompareAndSwap(m, n); {
+		m = f.MaxKeyReadsInFlight.Load()
+	}
 	if err := f.fault(ctx); err != nil {
 		return authz.APIKey{}, err
 	}
