@@ -370,19 +370,7 @@ func TestTwoProcesses(t *testing.T) {
 	}
 	waitUntil(t, func() bool { return s.check(t, "/me", "") == 200 }, "the rules to reload")
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- p.cmd.Wait() }()
-	select {
-	case err := <-waitErr:
-		if err != nil {
-			t.Fatalf("serve after SIGTERM: %v\n%s", err, p.logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop on SIGTERM")
-	}
+	stopsCleanly(t, p, "serve after SIGTERM")
 	logs := p.logs.String()
 	for _, want := range []string{`"msg":"SIGHUP: rules reloaded"`, `"msg":"shutting down: draining in-flight Checks"`, `"msg":"stopped"`} {
 		if !strings.Contains(logs, want) {
@@ -393,6 +381,25 @@ func TestTwoProcesses(t *testing.T) {
 		t.Error("the logs hold an API key")
 	}
 	assertJSONLines(t, logs)
+}
+
+// stopsCleanly sends SIGTERM to the serving process and requires it to exit
+// 0 within 30 s.
+func stopsCleanly(t *testing.T, p *proc, what string) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- p.cmd.Wait() }()
+	select {
+	case err := <-waitErr:
+		if err != nil {
+			t.Fatalf("%s: %v (want exit 0)\n%s", what, err, p.logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s: did not stop on SIGTERM", what)
+	}
 }
 
 // withinASecond polls cond until it holds, failing the test if it does not
@@ -495,19 +502,7 @@ func TestServeSIGHUPWhileWaitingForMongoDB(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- p.cmd.Wait() }()
-	select {
-	case err := <-waitErr:
-		if err != nil {
-			t.Fatalf("serve after SIGHUP and SIGTERM: %v (want exit 0)\n%s", err, p.logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop on SIGTERM")
-	}
+	stopsCleanly(t, p, "serve after SIGHUP and SIGTERM")
 	if logs := p.logs.String(); !strings.Contains(logs, `"msg":"stopped before start-up finished"`) {
 		t.Errorf("logs lack the stop while waiting for MongoDB:\n%s", logs)
 	}
