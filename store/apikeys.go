@@ -267,7 +267,9 @@ func (s *Store) APIKey(ctx context.Context, id string) (authz.APIKey, error) {
 // time; it stops at fn's first error. With the change feed it implements
 // authz.KeyIndexSource.
 func (s *Store) APIKeyIDs(ctx context.Context, fn func(tenant, id string) error) error {
-	cur, err := s.db.Collection(colAPIKeys).Find(ctx, bson.D{},
+	// A revocation's rotation marker (rotation.go) shares the collection
+	// but is no key.
+	cur, err := s.db.Collection(colAPIKeys).Find(ctx, bson.D{{Key: "rotation_closed", Value: bson.D{{Key: "$ne", Value: true}}}},
 		options.Find().SetProjection(bson.D{{Key: "tenant", Value: 1}}))
 	if err != nil {
 		return fmt.Errorf("list api key ids: %w", err)
@@ -280,6 +282,9 @@ func (s *Store) APIKeyIDs(ctx context.Context, fn func(tenant, id string) error)
 		}
 		if err := cur.Decode(&d); err != nil {
 			return fmt.Errorf("list api key ids: %w", err)
+		}
+		if d.Tenant == "" {
+			continue // no key has no tenant
 		}
 		if err := fn(d.Tenant, d.ID); err != nil {
 			return err
