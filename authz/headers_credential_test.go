@@ -71,9 +71,10 @@ func TestCheckStripsUnverifiedCredentials(t *testing.T) {
 				ww = kept
 				h = append([]string(nil), h...)
 				for i := 1; i < len(h); i += 2 {
-					if h[i] == ci {
+					switch h[i] {
+					case ci:
 						h[i] = keptCI
-					} else if h[i] == "Bearer "+ci || h[i] == "bearer "+ci {
+					case "Bearer " + ci, "bearer " + ci:
 						h[i] = "Bearer " + keptCI
 					}
 				}
