@@ -88,7 +88,7 @@ type entry[V any] struct {
 type cache[V any] struct {
 	c     *ristretto.Cache[string, *entry[V]]
 	sf    singleflight.Group
-	gen   atomic.Uint64 // bumped by every purge; a load older than a purge is not kept
+	gen   atomic.Uint64 // bumped by every purge; a load or stale entry older than a purge is not used
 	cfg   CacheConfig
 	now   func() time.Time
 	stats *CacheStats
@@ -138,9 +138,12 @@ func (c *cache[V]) get(ctx context.Context, key string, now time.Time) (*entry[V
 type loader[V any] func(context.Context, string) (V, error)
 
 // getWith loads key with fn after a miss: once for all callers waiting on
-// the same key, serving a stale entry if the load fails within the stale
-// bound.
+// the same key, serving a stale entry if the load fails and staleOK allows
+// it.
 func (c *cache[V]) getWith(ctx context.Context, key string, fn loader[V]) (*entry[V], error) {
+	// Read the purge count before the entry: a purge after this point
+	// means old may predate a change, so it is not served stale.
+	gen := c.gen.Load()
 	old, ok := c.c.Get(key)
 	if ok && old.key != key {
 		old, ok = nil, false
@@ -171,12 +174,20 @@ func (c *cache[V]) getWith(ctx context.Context, key string, fn loader[V]) (*entr
 		if res.Err == nil {
 			return res.Val.(*entry[V]), nil
 		}
-		if ok && c.now().Sub(old.fetched) < c.cfg.TTL+c.cfg.StaleMax {
+		if ok && c.staleOK(old, gen, c.now()) {
 			c.stats.Stale.Add(1)
 			return old, nil
 		}
 		return nil, res.Err
 	}
+}
+
+// staleOK reports whether old, read when the purge count was gen, may be
+// served in place of a failed load at now: nothing was purged since old
+// was read, and old is within the stale bound.
+func (c *cache[V]) staleOK(old *entry[V], gen uint64, now time.Time) bool {
+	return c.gen.Load() == gen &&
+		now.Sub(old.fetched) < c.cfg.TTL+c.cfg.StaleMax
 }
 
 func (c *cache[V]) fresh(e *entry[V], now time.Time) bool { return now.Before(e.freshUntil) }
