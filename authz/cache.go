@@ -22,7 +22,8 @@ type CacheConfig struct {
 	// how long a missed change can live.
 	TTL time.Duration
 	// StaleMax is how much longer than TTL an entry may still be used while
-	// the store is failing. Zero serves nothing stale.
+	// the store is failing. Zero serves nothing stale; the token cache
+	// never serves stale, whatever this says.
 	StaleMax time.Duration
 	// NegativeTTL is how long "no such record" is remembered.
 	NegativeTTL time.Duration
@@ -80,6 +81,19 @@ type entry[V any] struct {
 	absent     bool
 	fetched    time.Time
 	freshUntil time.Time
+	// notAfter is the value's hard end, if it has one: from then on the
+	// entry is never used, fresh or stale, and ended stands for it.
+	notAfter time.Time
+	ended    *entry[V]
+}
+
+// at returns e as it stands at now: e itself, or what stands for it once
+// its hard end has passed.
+func (e *entry[V]) at(now time.Time) *entry[V] {
+	if e.ended != nil && !now.Before(e.notAfter) {
+		return e.ended
+	}
+	return e
 }
 
 // cache is a read-through cache: bounded by cost, one load per key at a
@@ -94,9 +108,20 @@ type cache[V any] struct {
 	stats *CacheStats
 	load  func(ctx context.Context, key string) (V, error)
 	cost  func(V) int64
-	// freshFor, if set, says how long a present value stays fresh instead
-	// of the TTL: a verified token until its expiry, a failed one briefly.
-	freshFor func(V, time.Time) time.Duration
+
+	// What some caches' values need beyond the TTLs; set before first use.
+
+	// negative, if set, reports whether a value is a remembered failure:
+	// fresh for NegativeTTL, as an absent record is.
+	negative func(V) bool
+	// end, if set, returns a value's hard end (zero: none) and the value
+	// that stands for it from then on: a verified token ends at its expiry
+	// or its signing key's retirement and is then a token that failed. No
+	// entry is used past its end, fresh or stale.
+	end func(V) (time.Time, V)
+	// neverStale: nothing is served stale, whatever cfg.StaleMax says; a
+	// failed load is an error.
+	neverStale bool
 }
 
 func newCache[V any](cfg CacheConfig, now func() time.Time, load func(context.Context, string) (V, error), cost func(V) int64) (*cache[V], error) {
@@ -114,11 +139,20 @@ func newCache[V any](cfg CacheConfig, now func() time.Time, load func(context.Co
 // errStoreFailed marks a load error that no stale entry could cover.
 var errStoreFailed = errors.New("store failed")
 
-// lookup returns the entry for key if a fresh one is cached. now is the
-// caller's clock reading (one per request).
+// lookup returns the entry for key if a fresh one is cached, or what
+// stands for it once its hard end has passed. now is the caller's clock
+// reading (one per request).
 func (c *cache[V]) lookup(key string, now time.Time) (*entry[V], bool) {
 	e, ok := c.c.Get(key)
-	if ok && e.key == key && c.fresh(e, now) {
+	if !ok || e.key != key {
+		return nil, false
+	}
+	if ended := e.at(now); ended != e {
+		// Known without the store: an expired token stays expired.
+		c.stats.Hits.Add(1)
+		return ended, true
+	}
+	if c.fresh(e, now) {
 		c.stats.Hits.Add(1)
 		return e, true
 	}
@@ -171,10 +205,11 @@ func (c *cache[V]) getWith(ctx context.Context, key string, fn loader[V]) (*entr
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case res := <-ch:
+		now := c.now()
 		if res.Err == nil {
-			return res.Val.(*entry[V]), nil
+			return res.Val.(*entry[V]).at(now), nil
 		}
-		if ok && c.staleOK(old, gen, c.now()) {
+		if ok && c.staleOK(old, gen, now) {
 			c.stats.Stale.Add(1)
 			return old, nil
 		}
@@ -183,11 +218,14 @@ func (c *cache[V]) getWith(ctx context.Context, key string, fn loader[V]) (*entr
 }
 
 // staleOK reports whether old, read when the purge count was gen, may be
-// served in place of a failed load at now: nothing was purged since old
-// was read, and old is within the stale bound.
+// served in place of a failed load at now: the cache serves stale entries,
+// nothing was purged since old was read, old is within the stale bound
+// and before its hard end.
 func (c *cache[V]) staleOK(old *entry[V], gen uint64, now time.Time) bool {
-	return c.gen.Load() == gen &&
-		now.Sub(old.fetched) < c.cfg.TTL+c.cfg.StaleMax
+	return !c.neverStale &&
+		c.gen.Load() == gen &&
+		now.Sub(old.fetched) < c.cfg.TTL+c.cfg.StaleMax &&
+		old.at(now) == old
 }
 
 func (c *cache[V]) fresh(e *entry[V], now time.Time) bool { return now.Before(e.freshUntil) }
@@ -205,26 +243,30 @@ func (c *cache[V]) fill(ctx context.Context, key string, fn loader[V]) (*entry[V
 		c.stats.LoadErrors.Add(1)
 		return nil, fmt.Errorf("%w: %w", errStoreFailed, err)
 	}
+	fresh, cost := c.cfg.NegativeTTL, int64(64)
+	negative := e.absent || c.negative != nil && c.negative(v)
+	if !e.absent {
+		cost = c.cost(v)
+	}
+	if !negative {
+		fresh = c.cfg.TTL
+		if c.end != nil {
+			if end, ended := c.end(v); !end.IsZero() {
+				e.notAfter, e.ended = end, &entry[V]{key: key, val: ended, fetched: now}
+			}
+		}
+	}
+	e.freshUntil = now.Add(fresh)
 	if c.gen.Load() != gen {
 		// A purge ran while loading: what was read may predate the change,
 		// so use it for the requests waiting now but do not keep it.
 		return e, nil
 	}
-	fresh, cost := c.cfg.NegativeTTL, int64(64)
-	if !e.absent {
-		fresh, cost = c.cfg.TTL, c.cost(v)
-		if c.freshFor != nil {
-			fresh = min(fresh, c.freshFor(v, now))
-		}
-	}
-	e.freshUntil = now.Add(fresh)
-	if fresh <= 0 {
-		return e, nil
-	}
 	// The cache keeps an entry for the stale bound beyond its freshness,
-	// to serve it while the store fails.
+	// to serve it while the store fails. An entry with a hard end is kept
+	// for its whole TTL, also past its end, to answer what stands for it.
 	life := fresh
-	if !e.absent {
+	if !negative && !c.neverStale {
 		life += c.cfg.StaleMax
 	}
 	c.c.SetWithTTL(key, e, cost+int64(len(key)), life)
