@@ -10,7 +10,7 @@ GOLANGCI_VERSION := v2.15.0
 GOLANGCI  := bin/golangci-lint
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test tracked-check fmt-check vet lint tidy-check bench bench-ci fuzz clean
+.PHONY: help run build test tracked-check fmt-check vet lint tidy-check bench bench-ci bench-e2e fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,9 @@ bench: ## run every benchmark COUNT times (COUNT=10 for benchstat)
 
 bench-ci: ## run every benchmark once, to prove they run
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+bench-e2e: build ## usher serve out of process against a no-op ext_authz server, alternating, same load (about 70s): throughput ratio, p50/p99
+	BIN=$(BIN) .ci/bench-e2e
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@set -e; for pkg in $$($(GO) list ./...); do \

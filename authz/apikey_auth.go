@@ -1,13 +1,14 @@
 // Step 3, authenticate an API key: read the key record by the id the key
 // carries (cached), compare the key's digest with the stored one in
 // constant time, then refuse a revoked or expired key. The key format
-// itself is in apikey.go. Uses are noted and written to the store in
-// batches.
+// itself is in apikey.go; what a key parses to is remembered by its digest.
+// Uses are noted and written to the store in batches.
 
 package authz
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"sync"
@@ -49,9 +50,24 @@ func (a *Authorizer) loadKey(ctx context.Context, id string) (*keyInfo, error) {
 }
 
 func (a *Authorizer) authenticateKey(ctx context.Context, c credential, now time.Time) (principal, Decision) {
-	pk, err := ParseAPIKey(c.value)
-	if err != nil {
+	if len(c.value) > maxAPIKeyLen {
+		// What ParseAPIKey refuses too; checked before hashing, so that an
+		// oversized header costs nothing.
 		return principal{}, Deny(ReasonAPIKeyMalformed)
+	}
+	h := HashAPIKey(c.value)
+	pk, known := a.parsedKeys.lookup(h)
+	if !known {
+		var err error
+		if pk, err = ParseAPIKey(c.value); err != nil {
+			return principal{}, Deny(ReasonAPIKeyMalformed)
+		}
+		// A key id the index does not know costs no key read: a flood of
+		// made-up ids must not queue ahead of real keys. A key the digest
+		// index knows has matched its record, so it exists.
+		if d, denied := a.indexDenies(ctx, pk.Tenant, pk.ID); denied {
+			return principal{}, d
+		}
 	}
 	e, err := a.keys.get(ctx, pk.ID, now)
 	if err != nil {
@@ -63,8 +79,13 @@ func (a *Authorizer) authenticateKey(ctx context.Context, c credential, now time
 	k := e.val
 	// Compare the digest first and in constant time; only a caller holding
 	// the key learns whether it expired or was revoked.
-	if !HashAPIKey(c.value).Equal(k.Hash) || k.Tenant != pk.Tenant {
+	if !h.Equal(k.Hash) || k.Tenant != pk.Tenant {
 		return principal{}, Deny(ReasonAPIKeyInvalid)
+	}
+	if !known {
+		// Only a key that matched its record is remembered: unknown or
+		// forged keys cannot evict the keys in use.
+		a.parsedKeys.remember(h, pk)
 	}
 	if !k.RevokedAt.IsZero() {
 		return principal{}, Deny(ReasonAPIKeyRevoked)
@@ -76,6 +97,41 @@ func (a *Authorizer) authenticateKey(ctx context.Context, c credential, now time
 	p := k.principal
 	p.consumed = c.header
 	return p, Decision{}
+}
+
+// parsedKeySlots is how many parsed keys the digest index holds: a slot per
+// digest's low bits, overwritten on a collision, so its memory is bounded
+// (a pointer a slot, and one small record per key in use).
+const parsedKeySlots = 1 << 14
+
+// parsedKeys remembers what well-formed keys that authenticated parse to,
+// indexed by the key's SHA-256, which every check computes anyway to compare
+// with the stored digest. A hit skips decoding ~150 base62 digits; it holds
+// only the parse result, a function of the key string, never the key's
+// record: the record is read through the key cache on every request, so a
+// revocation or purge of the key id applies as before.
+type parsedKeys [parsedKeySlots]atomic.Pointer[parsedKey]
+
+type parsedKey struct {
+	hash KeyHash
+	ParsedAPIKey
+}
+
+func (t *parsedKeys) slot(h KeyHash) *atomic.Pointer[parsedKey] {
+	return &t[binary.LittleEndian.Uint64(h[:8])%parsedKeySlots]
+}
+
+// lookup returns the parse of the key whose digest is h, if remembered.
+func (t *parsedKeys) lookup(h KeyHash) (ParsedAPIKey, bool) {
+	if p := t.slot(h).Load(); p != nil && p.hash.Equal(h) {
+		return p.ParsedAPIKey, true
+	}
+	return ParsedAPIKey{}, false
+}
+
+// remember stores the parse of the key whose digest is h.
+func (t *parsedKeys) remember(h KeyHash, pk ParsedAPIKey) {
+	t.slot(h).Store(&parsedKey{hash: h, ParsedAPIKey: pk})
 }
 
 // usageGranularity is how often one key's use is noted at most; notes are

@@ -1,6 +1,7 @@
 package authz_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +96,84 @@ func TestCheckRecordsLastUsedInBatches(t *testing.T) {
 	}
 	if want := storetest.Epoch.Add(10 * time.Second); !after.LastUsed.Equal(want) {
 		t.Errorf("last used = %v, want %v", after.LastUsed, want)
+	}
+}
+
+// TestCheckKeyPurgeReachesDigestIndex: a key served from the digest index
+// (which skips parsing the key) still reads its record through the key
+// cache, so purging the key id makes the next check read the store and see
+// the revocation, whichever header carries the key.
+func TestCheckKeyPurgeReachesDigestIndex(t *testing.T) {
+	w := newWorld(t)
+	const id = "ciacmekeyaaaaaaa"
+	ci := w.keys["acme/ci"]
+	reqs := map[string]*authz.Request{
+		"x-api-key":     get("api.example.test", "/me", "x-api-key", ci),
+		"authorization": get("api.example.test", "/me", "authorization", "Bearer "+ci),
+	}
+	for range 3 {
+		for name, r := range reqs {
+			if d := w.check(t, r); d.Reason != authz.ReasonAllowed {
+				t.Fatalf("%s before revocation: %s", name, d.Reason)
+			}
+		}
+	}
+	if _, err := w.st.RevokeAPIKey(t.Context(), "acme", id); err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range reqs {
+		if d := w.check(t, r); d.Reason != authz.ReasonAllowed {
+			t.Fatalf("%s: %s; the record should still be cached until the change applies", name, d.Reason)
+		}
+	}
+	if n := w.st.KeyReads.Load(); n != 1 {
+		t.Fatalf("%d key reads while cached; want 1", n)
+	}
+	w.a.Apply(authz.Change{Kind: authz.ChangeAPIKey, Tenant: "acme", Key: id})
+	for name, r := range reqs {
+		if d := w.check(t, r); d.Reason != authz.ReasonAPIKeyRevoked {
+			t.Errorf("%s after the purge: %s, want apikey_revoked", name, d.Reason)
+		}
+	}
+	if n := w.st.KeyReads.Load(); n != 2 {
+		t.Errorf("%d key reads; the purge must make the next check read the record again (2)", n)
+	}
+}
+
+// TestCheckOversizedKeyIsMalformed: a key longer than any key usher makes
+// is refused before it is hashed or looked up.
+func TestCheckOversizedKeyIsMalformed(t *testing.T) {
+	w := newWorld(t)
+	huge := "sk_" + strings.Repeat("z", 64<<10)
+	for _, h := range []string{"x-api-key", "authorization"} {
+		v := huge
+		if h == "authorization" {
+			v = "Bearer " + huge[:30<<10]
+		}
+		if d := w.check(t, get("api.example.test", "/me", h, v)); d.Reason != authz.ReasonAPIKeyMalformed {
+			t.Errorf("%s: %s, want apikey_malformed", h, d.Reason)
+		}
+	}
+	if n := w.st.KeyReads.Load(); n != 0 {
+		t.Errorf("%d key reads for oversized keys; want 0", n)
+	}
+}
+
+// TestCloseWaitsForLoadsInFlight: a store read outlives the Check that
+// started it (it fills the cache for the next one); closing the authorizer
+// waits for it instead of closing the cache under it.
+func TestCloseWaitsForLoadsInFlight(t *testing.T) {
+	w := newWorld(t)
+	const delay = 300 * time.Millisecond
+	w.st.Delay.Store(int64(delay))
+	started := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if d := w.a.Check(ctx, get("api.example.test", "/me", "x-api-key", w.keys["acme/ci"])); d.Reason != authz.ReasonTimeout {
+		t.Fatalf("slow store: %s, want timeout", d.Reason)
+	}
+	w.a.Close()
+	if waited := time.Since(started); waited < delay {
+		t.Errorf("Close returned %v after the load started, before its %v store read ended", waited, delay)
 	}
 }

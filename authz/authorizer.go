@@ -32,8 +32,13 @@ type Config struct {
 	External   ExternalVerifier
 	SeatLister SeatLister
 	Cache      CacheConfig
-	// KeepCredential leaves the credential in the request that goes
-	// upstream. By default it is removed.
+	// KeyIndex lists the API keys that exist, for an in-memory index
+	// that answers unknown key ids without reading them (key_index.go);
+	// call [Authorizer.LoadKeyIndex] before serving. Nil: no index.
+	KeyIndex KeyIndexSource
+	// KeepCredential leaves the credential usher verified in the request
+	// that goes upstream. By default it is removed. Credentials usher did
+	// not verify are removed either way.
 	KeepCredential bool
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
@@ -51,11 +56,13 @@ type Authorizer struct {
 	tokenCfg        TokenConfig
 	claimNames      []string
 	keys            *cache[*keyInfo]
+	parsedKeys      *parsedKeys
 	seats           *cache[*cachedSeat]
 	signingKeys     *cache[*SigningKey]
 	tokens          *cache[*tokenInfo]
 	groups          *cache[*groupIndex]
 	usage           *usageBatch
+	index           *keyIndex
 	keepCredential  bool
 	now             func() time.Time
 	log             *slog.Logger
@@ -83,6 +90,7 @@ func New(cfg Config) (*Authorizer, error) {
 		seatLister:      cfg.SeatLister,
 		tokenCfg:        cfg.Token,
 		claimNames:      append(slices.Clone(accessClaimNames), "groups", "memberOf", "roles"),
+		parsedKeys:      new(parsedKeys),
 		keepCredential:  cfg.KeepCredential,
 		now:             cfg.Now,
 		log:             cfg.Logger,
@@ -98,6 +106,9 @@ func New(cfg Config) (*Authorizer, error) {
 		rules = DenyAllRules()
 	}
 	a.rules.Store(rules)
+	if cfg.KeyIndex != nil {
+		a.index = newKeyIndex(cfg.KeyIndex, cfg.Cache.LoadTimeout)
+	}
 	if cfg.Usage != nil {
 		a.usage = &usageBatch{store: cfg.Usage, pending: map[string]time.Time{}}
 	}
@@ -160,73 +171,91 @@ func (a *Authorizer) TokenCacheStats() *CacheStats { return a.tokens.stats }
 // Check decides r. It never panics on any input and never allows on error:
 // a context error denies with a timeout, a store failure with a 503.
 func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
-	d := a.decide(ctx, r)
+	d, verified := a.decide(ctx, r)
 	if !d.Allowed() {
 		return d
 	}
-	if od, ok := a.checkMethodOverrides(ctx, r); !ok {
-		return od
+	// A method override (a header or a _method query parameter) makes some
+	// upstreams run another method: the request must be allowed as that
+	// method too, and the answer is that method's, so the identity headers
+	// describe the rule the upstream's handler was checked against. The
+	// credential is the same either way.
+	m, ok := methodOverride(r)
+	if !ok {
+		return Deny(ReasonRequestInvalid)
 	}
-	d.Remove = a.removals(r.Headers, &d)
+	if m != "" && m != upperMethod(r.Method) {
+		o := *r
+		o.Method = m
+		od, _ := a.decide(ctx, &o)
+		if !od.Allowed() {
+			return od
+		}
+		d = od
+	}
+	d.Remove = a.removals(r.Headers, &d, verified)
 	return d
 }
 
 // decide runs the steps for one method: the request's own, or one that a
-// method-override header names.
-func (a *Authorizer) decide(ctx context.Context, r *Request) Decision {
+// method-override header names. On allow it also returns the header of the
+// credential it verified ("" on a public route).
+func (a *Authorizer) decide(ctx context.Context, r *Request) (Decision, string) {
 	path, err := NormalizePath(r.Path)
 	if err != nil {
-		return Deny(ReasonPathInvalid)
+		return Deny(ReasonPathInvalid), ""
 	}
 	host, ok := normalizeHost(r.Host)
 	if !ok {
-		return Deny(ReasonRequestInvalid)
+		return Deny(ReasonRequestInvalid), ""
 	}
 	pol, err := a.rules.Load().policyFor(host, upperMethod(r.Method), path, r.ContextExtensions)
 	if err != nil {
-		return Failure(ReasonConfigInvalid, err)
+		return Failure(ReasonConfigInvalid, err), ""
 	}
 	switch pol.access {
 	case AccessPublic:
-		return Decision{Status: 200, Reason: ReasonPublic, Rule: pol.name}
+		return Decision{Status: 200, Reason: ReasonPublic, Rule: pol.name}, ""
 	case AccessAuthenticated, AccessPermission:
 	default:
 		d := Deny(ReasonNoRoute)
 		d.Rule = pol.name
-		return d
+		return d, ""
 	}
 
 	now := a.now()
 	p, d := a.authenticate(ctx, r, now)
 	if d.Status != 0 {
 		d.Rule = pol.name
-		return d
+		return d, ""
 	}
 	d = Decision{Identity: p.id, Rule: pol.name}
+	if tenantMismatch(pol, r.Headers, p.id.Tenant) {
+		d.Status, d.Reason = StatusFor(ReasonTenantMismatch), ReasonTenantMismatch
+		return d, ""
+	}
 	if pol.access == AccessAuthenticated {
 		d.Status, d.Reason, d.Seats = 200, ReasonAllowed, p.allSeats
-		d.Remove = credentialRemoval(p.consumed, a.keepCredential)
-		return d
+		return d, p.consumed
 	}
 
 	space, reason := spaceFor(pol, r.Headers)
 	d.Permission, d.Space = pol.permission, space
 	if reason != "" {
 		d.Status, d.Reason = StatusFor(reason), reason
-		return d
+		return d, ""
 	}
 	seats, allowed, err := a.permitted(ctx, p, space, pol.permission, now)
 	if err != nil {
-		return failureFrom(err, d)
+		return failureFrom(err, d), ""
 	}
 	d.Seats = seats
 	if !allowed {
 		d.Status, d.Reason = StatusFor(ReasonPermissionDenied), ReasonPermissionDenied
-		return d
+		return d, ""
 	}
 	d.Status, d.Reason = 200, ReasonAllowed
-	d.Remove = credentialRemoval(p.consumed, a.keepCredential)
-	return d
+	return d, p.consumed
 }
 
 // failureFrom turns an error from a lookup into a denial that keeps the

@@ -82,7 +82,7 @@ func TestCheck(t *testing.T) {
 		{"space param invalid", get(api, "/spaces/a%20b/datasets/x", "x-api-key", ci), denyCI(authz.ReasonSpaceInvalid, "")},
 
 		{"public without credential", get(api, "/public/x"), outcome{Status: 200, Reason: authz.ReasonPublic}},
-		{"public ignores a bad credential", get(api, "/public/x", "x-api-key", "garbage"), outcome{Status: 200, Reason: authz.ReasonPublic}},
+		{"public ignores a bad credential, and strips it", get(api, "/public/x", "x-api-key", "garbage"), outcome{Status: 200, Reason: authz.ReasonPublic, Remove: []string{"x-api-key"}}},
 		{"no rule", get(api, "/elsewhere", "x-api-key", ci), deny(403, authz.ReasonNoRoute)},
 		{"method without rule", req("PATCH", api, "/spaces/proj1/datasets/a", "x-api-key", ci), deny(403, authz.ReasonNoRoute)},
 		{"read rule is host-bound", get("other.test", "/spaces/proj1/datasets/a", "x-api-key", ci), deny(403, authz.ReasonNoRoute)},

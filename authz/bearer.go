@@ -40,6 +40,9 @@ type tokenInfo struct {
 	// keyRetires is when the usher signing key that signed it retires
 	// (zero for an IdP token, or an usher key not retiring).
 	keyRetires time.Time
+	// keysUntil is when the IdP keys that verified it stop verifying
+	// unless fetched again.
+	keysUntil time.Time
 	// principal is who the token authenticates: an usher token names one
 	// seat per space (hash_perm), an IdP token's groups give seats for
 	// every space. Its consumed header is set per request.
@@ -84,6 +87,9 @@ func (a *Authorizer) authenticateToken(ctx context.Context, c credential, now ti
 	}
 	key := tokenCacheKey(c.value)
 	e, ok := a.tokens.lookup(key, now)
+	if ok && keysExpired(e.val, now) {
+		ok = false // verify again: the IdP's keys may have been fetched since
+	}
 	if !ok {
 		var err error
 		token := c.value
@@ -91,10 +97,18 @@ func (a *Authorizer) authenticateToken(ctx context.Context, c credential, now ti
 			return a.verifyToken(ctx, token)
 		})
 		if err != nil {
+			var ie *issuerError
+			if errors.As(err, &ie) {
+				err = ie // the IdP failed, not the store the cache wraps it as
+			}
 			return principal{}, failureFrom(err, Decision{})
 		}
 	}
 	t := e.val
+	if keysExpired(t, now) {
+		return principal{}, Failure(ReasonIssuerUnavailable, &issuerError{issuer: t.principal.id.Issuer,
+			err: fmt.Errorf("its keys could not be fetched again before they stopped verifying at %s", t.keysUntil.UTC().Format(time.RFC3339))})
+	}
 	if t.failed() {
 		return principal{}, Deny(t.reason)
 	}

@@ -147,7 +147,7 @@ func newIdPWorld(t testing.TB, w *world, wrap ...func(authz.ExternalVerifier) au
 	t.Helper()
 	x := &idpWorld{rsa: testidp.NewRSAKey(t, "rsa-1"), ec: testidp.NewECKey(t, "ec-1"), now: w.clock.Now()}
 	x.p = testidp.Start(t, x.rsa, x.ec)
-	if _, err := w.st.AddIssuer(t.Context(), store.Issuer{Tenant: "acme", Issuer: x.p.URL, Audience: "api://usher", GroupsClaim: "groups"}); err != nil {
+	if _, err := w.st.AddIssuer(t.Context(), store.Issuer{Tenant: "acme", Issuer: x.p.URL, Audience: "api://usher", GroupsClaim: "groups", MatchGroupNames: true}); err != nil {
 		t.Fatal(err)
 	}
 	st := w.st.Store
@@ -155,7 +155,7 @@ func newIdPWorld(t testing.TB, w *world, wrap ...func(authz.ExternalVerifier) au
 		is, err := st.AllIssuers(ctx)
 		out := make([]idp.Trust, len(is))
 		for i, t := range is {
-			out[i] = idp.Trust{Tenant: t.Tenant, Issuer: t.Issuer, Audience: t.Audience, GroupsClaim: t.GroupsClaim}
+			out[i] = idp.Trust{Tenant: t.Tenant, Issuer: t.Issuer, Audience: t.Audience, GroupsClaim: t.GroupsClaim, MatchGroupNames: t.MatchGroupNames}
 		}
 		return out, err
 	})})

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,7 +32,15 @@ type CacheConfig struct {
 	MaxCost int64
 	// LoadTimeout bounds one store read made to fill the cache.
 	LoadTimeout time.Duration
+	// MaxLoads bounds the store reads one cache has in flight; zero means
+	// DefaultMaxLoads. See admit.
+	MaxLoads int
 }
+
+// DefaultMaxLoads is the bound on one cache's store reads in flight when
+// [CacheConfig.MaxLoads] is zero: below the MongoDB driver's default pool
+// of 100 connections.
+const DefaultMaxLoads = 64
 
 // DefaultCacheConfig returns the defaults documented in the README.
 func DefaultCacheConfig() CacheConfig {
@@ -41,6 +50,7 @@ func DefaultCacheConfig() CacheConfig {
 		NegativeTTL: 5 * time.Second,
 		MaxCost:     64 << 20,
 		LoadTimeout: 2 * time.Second,
+		MaxLoads:    DefaultMaxLoads,
 	}
 }
 
@@ -62,6 +72,9 @@ func (c CacheConfig) Validate() error {
 	if c.LoadTimeout <= 0 {
 		errs = append(errs, errors.New("cache.load_timeout: must be positive"))
 	}
+	if c.MaxLoads < 0 {
+		errs = append(errs, errors.New("cache.max_loads: must not be negative (0 is the default, 64)"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -72,6 +85,7 @@ type CacheStats struct {
 	Stale      atomic.Uint64 // stale entry used because the store failed
 	Loads      atomic.Uint64 // store reads
 	LoadErrors atomic.Uint64 // store reads that failed
+	Shed       atomic.Uint64 // loads refused: too many in flight or waiting
 }
 
 // entry is one cached value, or the memory that there is none.
@@ -100,14 +114,20 @@ func (e *entry[V]) at(now time.Time) *entry[V] {
 // time, absence remembered briefly, and stale entries served for a bounded
 // time while the store fails.
 type cache[V any] struct {
-	c     *ristretto.Cache[string, *entry[V]]
-	sf    singleflight.Group
-	gen   atomic.Uint64 // bumped by every purge; a load or stale entry older than a purge is not used
-	cfg   CacheConfig
-	now   func() time.Time
-	stats *CacheStats
-	load  func(ctx context.Context, key string) (V, error)
-	cost  func(V) int64
+	c  *ristretto.Cache[string, *entry[V]]
+	sf singleflight.Group
+	// closing is held shared by each load and exclusively by close.
+	closing sync.RWMutex
+	closed  bool
+	gen     atomic.Uint64 // bumped by every purge; a load or stale entry older than a purge is not used
+	cfg     CacheConfig
+	now     func() time.Time
+	stats   *CacheStats
+	load    func(ctx context.Context, key string) (V, error)
+	cost    func(V) int64
+	// loadSlots and loadsWaiting bound the loads in flight; see admit.
+	loadSlots    chan struct{}
+	loadsWaiting atomic.Int64
 
 	// What some caches' values need beyond the TTLs; set before first use.
 
@@ -133,7 +153,12 @@ func newCache[V any](cfg CacheConfig, now func() time.Time, load func(context.Co
 	if err != nil {
 		return nil, fmt.Errorf("create cache: %w", err)
 	}
-	return &cache[V]{c: c, cfg: cfg, now: now, stats: new(CacheStats), load: load, cost: cost}, nil
+	slots := cfg.MaxLoads
+	if slots == 0 {
+		slots = DefaultMaxLoads
+	}
+	return &cache[V]{c: c, cfg: cfg, now: now, stats: new(CacheStats), load: load, cost: cost,
+		loadSlots: make(chan struct{}, slots)}, nil
 }
 
 // errStoreFailed marks a load error that no stale entry could cover.
@@ -187,6 +212,13 @@ func (c *cache[V]) getWith(ctx context.Context, key string, fn loader[V]) (*entr
 		return nil, err
 	}
 	ch := c.sf.DoChan(key, func() (e any, err error) {
+		// A load outlives the Check that started it; close waits for it,
+		// and a load that starts after close writes nothing.
+		c.closing.RLock()
+		defer c.closing.RUnlock()
+		if c.closed {
+			return nil, fmt.Errorf("%w: the cache is closed", errStoreFailed)
+		}
 		// singleflight re-panics a panic of the load on a goroutine of its
 		// own, which would end the process; make it a failed load instead.
 		defer func() {
@@ -199,6 +231,11 @@ func (c *cache[V]) getWith(ctx context.Context, key string, fn loader[V]) (*entr
 		// caller's cancellation may end it; it has its own deadline.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.LoadTimeout)
 		defer cancel()
+		release, err := c.admit(lctx)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		return c.fill(lctx, key, fn)
 	})
 	select {
@@ -292,8 +329,49 @@ func (c *cache[V]) purgeAll() {
 	c.c.Clear()
 }
 
+// close releases the cache once the loads in flight (each bounded by
+// LoadTimeout) have ended: a load outlives the Check that started it, and
+// must not write into a closed cache.
 func (c *cache[V]) close() {
-	if c != nil {
+	if c == nil {
+		return
+	}
+	c.closing.Lock()
+	defer c.closing.Unlock()
+	if !c.closed {
+		c.closed = true
 		c.c.Close()
+	}
+}
+
+// loadQueueFactor is how many loads may wait for a slot per slot.
+const loadQueueFactor = 16
+
+// admit takes one of the cache's load slots for a load. A load outlives
+// the Checks waiting on it (it has its own deadline), so a flood of
+// distinct keys would otherwise leave ever more reads in flight against
+// the store, and a new key's read would queue behind them. Beyond
+// MaxLoads, a load waits for a slot within its deadline, and at most
+// loadQueueFactor×MaxLoads of them wait: beyond that, a load fails at
+// once, and its callers get a stale entry or a 503.
+func (c *cache[V]) admit(ctx context.Context) (release func(), err error) {
+	release = func() { <-c.loadSlots }
+	select {
+	case c.loadSlots <- struct{}{}:
+		return release, nil
+	default:
+	}
+	if c.loadsWaiting.Add(1) > int64(loadQueueFactor*cap(c.loadSlots)) {
+		c.loadsWaiting.Add(-1)
+		c.stats.Shed.Add(1)
+		return nil, fmt.Errorf("%w: %d loads in flight and more waiting", errStoreFailed, cap(c.loadSlots))
+	}
+	defer c.loadsWaiting.Add(-1)
+	select {
+	case c.loadSlots <- struct{}{}:
+		return release, nil
+	case <-ctx.Done():
+		c.stats.Shed.Add(1)
+		return nil, fmt.Errorf("%w: no load slot free within the load timeout", errStoreFailed)
 	}
 }

@@ -3,13 +3,19 @@ package authz
 import (
 	"context"
 	"time"
+
+	"github.com/usher-dev/usher/internal/wait"
 )
 
 // changeBatch is how many changes one poll reads at most.
 const changeBatch = 1000
 
-// Apply purges what change makes stale from the caches.
+// Apply purges what change makes stale from the caches, and adds a key it
+// names to the key index.
 func (a *Authorizer) Apply(ch Change) {
+	if a.index != nil {
+		a.index.note(ch)
+	}
 	switch ch.Kind {
 	case ChangeAPIKey:
 		a.keys.purge(ch.Key)
@@ -49,21 +55,42 @@ func Position(ctx context.Context, feed ChangeFeed) (int64, error) {
 	return feed.LastChange(ctx)
 }
 
+// gapPatience is how long Follow waits before it reads a hole in the feed
+// again. appendChange inserts change n+1 only once n is stored, so a hole
+// is either a change pruned before this server read it (it never comes
+// back) or, on MongoDB, a change committed while the read was scanning
+// past its place (it is there when read again). One short wait tells them
+// apart without purging every cache for a change that was merely late.
+const gapPatience = 100 * time.Millisecond
+
+// feedReadTimeout bounds one read of the feed: a hung connection must not
+// stop change propagation. It is five polling intervals, and at least a
+// second so that a slow but working store still answers.
+func feedReadTimeout(interval time.Duration) time.Duration {
+	return max(time.Second, 5*interval)
+}
+
 // Follow applies the change feed, from after position from, to the caches
-// every interval until ctx ends. Store errors are logged and retried on the
-// next tick; the position only advances past changes applied. If the feed
-// no longer holds the change after the position (it was pruned while this
-// server could not read it), every cache is purged: what changed meanwhile
-// is unknown.
+// every interval until ctx ends. Store errors, and reads that take longer
+// than five intervals (at least a second), are logged and retried on the
+// next tick; the position only advances past changes applied. Every
+// sequence number must follow the one before: where one is missing, Follow
+// waits gapPatience and reads again, and if the hole is still there (the
+// change was pruned while this server could not read it) it purges every
+// cache, since what changed is unknown, and goes on from the newest change
+// it read.
 func (a *Authorizer) Follow(ctx context.Context, feed ChangeFeed, interval time.Duration, from int64) error {
 	last := from
 	failing := false
+	holeAfter := int64(-1) // the position after which a hole was seen, waiting to be read again
 	for {
-		if !sleep(ctx, interval) {
+		if !wait.Sleep(ctx, interval) {
 			return ctx.Err()
 		}
 		for {
-			changes, err := feed.ChangesAfter(ctx, last, changeBatch)
+			readCtx, cancel := context.WithTimeout(ctx, feedReadTimeout(interval))
+			changes, err := feed.ChangesAfter(readCtx, last, changeBatch)
+			cancel()
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -78,30 +105,32 @@ func (a *Authorizer) Follow(ctx context.Context, feed ChangeFeed, interval time.
 				a.log.InfoContext(ctx, "change feed: reading again")
 				failing = false
 			}
-			if len(changes) > 0 && changes[0].Seq != last+1 {
+			n := 0
+			for n < len(changes) && changes[n].Seq == last+1 {
+				a.Apply(changes[n])
+				last = changes[n].Seq
+				n++
+			}
+			if n < len(changes) {
+				if holeAfter != last {
+					holeAfter = last
+					if !wait.Sleep(ctx, gapPatience) {
+						return ctx.Err()
+					}
+					continue
+				}
 				a.log.WarnContext(ctx, "change feed: changes were pruned before this server read them; purging every cache",
-					"after", last, "next", changes[0].Seq)
+					"after", last, "next", changes[n].Seq)
 				a.Apply(Change{Kind: "gap"})
+				for _, ch := range changes[n:] {
+					a.Apply(ch)
+				}
+				last = changes[len(changes)-1].Seq
 			}
-			for _, ch := range changes {
-				a.Apply(ch)
-				last = ch.Seq
-			}
+			holeAfter = -1
 			if len(changes) < changeBatch {
 				break
 			}
 		}
-	}
-}
-
-// sleep waits d or until ctx ends, reporting whether it waited d.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

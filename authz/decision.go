@@ -48,6 +48,7 @@ const (
 const (
 	ReasonPermissionDenied Reason = "permission_denied" // no seat grants the permission in the space
 	ReasonNoRoute          Reason = "no_route"          // no rule matches and the default is deny
+	ReasonTenantMismatch   Reason = "tenant_mismatch"   // the route names a tenant ({tenant} or tenant_header) other than the caller's
 )
 
 // Reasons for a 5xx: usher could not decide, so it denies.
@@ -68,7 +69,7 @@ var Reasons = []Reason{
 	ReasonBearerMalformed, ReasonUnsupportedCredential,
 	ReasonTokenMalformed, ReasonTokenInvalid, ReasonTokenExpired, ReasonTokenNotYetValid, ReasonTokenClaimsInvalid,
 	ReasonTokenRevoked, ReasonIssuerUnknown,
-	ReasonPermissionDenied, ReasonNoRoute,
+	ReasonPermissionDenied, ReasonNoRoute, ReasonTenantMismatch,
 	ReasonConfigInvalid, ReasonInternal,
 	ReasonStoreUnavailable, ReasonIssuerUnavailable, ReasonTimeout, ReasonCanceled,
 }
@@ -156,7 +157,7 @@ func StatusFor(r Reason) int {
 		return 200
 	case ReasonRequestInvalid, ReasonPathInvalid, ReasonSpaceMissing, ReasonSpaceInvalid:
 		return 400
-	case ReasonPermissionDenied, ReasonNoRoute:
+	case ReasonPermissionDenied, ReasonNoRoute, ReasonTenantMismatch:
 		return 403
 	case ReasonStoreUnavailable, ReasonIssuerUnavailable, ReasonTimeout, ReasonCanceled:
 		return 503

@@ -1,6 +1,7 @@
 // Step 5, answer: the identity headers an allowed request carries
 // upstream, and the headers removed from it: client-sent look-alikes of the
-// identity headers and, unless configured otherwise, the credential.
+// identity headers, every credential usher did not verify and, unless
+// configured otherwise, the one it did.
 
 package authz
 
@@ -43,28 +44,51 @@ func isIdentityHeader(name string) bool {
 	return true
 }
 
+// Removal lists for the common cases, shared and never appended to.
 var (
 	removeAPIKey        = []string{HeaderAPIKey}
 	removeAuthorization = []string{HeaderAuthorization}
+	removeBoth          = []string{HeaderAuthorization, HeaderAPIKey}
 )
 
-func credentialRemoval(header string, keep bool) []string {
-	if keep {
-		return nil
-	}
-	switch header {
-	case HeaderAPIKey:
+// credentialRemovals lists the credential headers in h that must not reach
+// the upstream: every credential usher understands, except the one it
+// verified (verified names its header) when keep is set. An upstream that
+// trusts a header "because the gateway checked it" must never see one that
+// usher did not check: an x-api-key that decided leaves a forged
+// Authorization behind otherwise. An Authorization header of a scheme usher
+// does not understand (Basic, Digest, …) is the upstream's own business and
+// stays; a Bearer, or one that does not parse at all, is usher's.
+func credentialRemovals(h map[string]string, verified string, keep bool) []string {
+	_, apiKey := h[HeaderAPIKey]
+	apiKey = apiKey && !(keep && verified == HeaderAPIKey)
+	auth, authOK := h[HeaderAuthorization]
+	authOK = authOK && !(keep && verified == HeaderAuthorization) &&
+		(verified == HeaderAuthorization || usherAuthorization(auth))
+	switch {
+	case apiKey && authOK:
+		return removeBoth
+	case apiKey:
 		return removeAPIKey
-	case HeaderAuthorization:
+	case authOK:
 		return removeAuthorization
 	}
 	return nil
 }
 
-// removals adds to d.Remove every client-sent header that reads as an
-// identity header, except those the decision sets (they are overwritten).
-func (a *Authorizer) removals(h map[string]string, d *Decision) []string {
-	out := d.Remove
+// usherAuthorization reports whether an Authorization value is one usher
+// reads as its own credential: the Bearer scheme, or no valid scheme at all.
+func usherAuthorization(v string) bool {
+	c := parseAuthorization(v)
+	return c.kind != credUnsupported
+}
+
+// removals returns what the upstream must not see of a request usher
+// allows: the credentials of credentialRemovals and every client-sent header
+// that reads as an identity header, except those the decision sets (they
+// are overwritten).
+func (a *Authorizer) removals(h map[string]string, d *Decision, verified string) []string {
+	out := credentialRemovals(h, verified, a.keepCredential)
 	copied := false
 	for name := range h {
 		if !isIdentityHeader(name) || d.sets(name) {

@@ -23,7 +23,15 @@ type ExternalToken struct {
 	// Overage is set when the IdP left the groups out of the token
 	// (Entra's _claim_names): the token then gets no seats, never all.
 	Overage bool
-	Expires time.Time
+	// GroupsMatchSeatNames says the trust opted in to a group named like a
+	// seat giving that seat; otherwise only a seat's group aliases match,
+	// or whoever may name a group at the IdP could pick their seats.
+	GroupsMatchSeatNames bool
+	Expires              time.Time
+	// KeysValidUntil, if set, is when the IdP keys that verified the token
+	// stop verifying unless fetched again: a cached token is verified
+	// again then, and refused issuer_unavailable if that fails.
+	KeysValidUntil time.Time
 }
 
 // ExternalVerifier verifies bearer tokens from identity providers that
@@ -41,13 +49,20 @@ type SeatLister interface {
 // maxGroups bounds the groups of one token that are matched to seats.
 const maxGroups = 1024
 
-// groupIndex maps a tenant's seat names and group aliases to seat names.
-type groupIndex struct{ seats map[string][]string }
+// groupIndex maps a tenant's group aliases to seat names, and knows its
+// seat names (which match groups only where a trust opts in).
+type groupIndex struct {
+	seats map[string][]string // by group alias
+	names map[string]bool
+}
 
 func (g *groupIndex) cost() int64 {
 	n := 128
 	for k, v := range g.seats {
 		n += 48 + len(k) + 24*len(v)
+	}
+	for k := range g.names {
+		n += 48 + len(k)
 	}
 	return int64(n)
 }
@@ -57,9 +72,9 @@ func (a *Authorizer) loadGroupIndex(ctx context.Context, tenant string) (*groupI
 	if err != nil {
 		return nil, fmt.Errorf("list seats of %s: %w", tenant, err)
 	}
-	g := &groupIndex{seats: map[string][]string{}}
+	g := &groupIndex{seats: map[string][]string{}, names: map[string]bool{}}
 	for _, s := range seats {
-		g.seats[s.Name] = append(g.seats[s.Name], s.Name)
+		g.names[s.Name] = true
 		for _, grp := range s.Groups {
 			g.seats[grp] = append(g.seats[grp], s.Name)
 		}
@@ -74,13 +89,14 @@ func (a *Authorizer) verifyExternal(ctx context.Context, token, iss string) (*to
 		if errors.As(err, &te) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %w", errIssuerFailed, err)
+		return nil, &issuerError{issuer: iss, err: err}
 	}
 	if len(x.Groups) > maxGroups {
 		return nil, tokenErr(ReasonTokenClaimsInvalid, fmt.Errorf("%d groups, more than %d", len(x.Groups), maxGroups))
 	}
 	t := &tokenInfo{
 		expires:   x.Expires,
+		keysUntil: x.KeysValidUntil,
 		principal: principal{id: Identity{Subject: x.Subject, Tenant: x.Tenant, Email: x.Email, Method: AuthJWT, Issuer: x.Issuer}},
 	}
 	if x.Overage || len(x.Groups) == 0 {
@@ -96,6 +112,9 @@ func (a *Authorizer) verifyExternal(ctx context.Context, token, iss string) (*to
 	var seats []string
 	for _, g := range x.Groups {
 		seats = append(seats, idx.val.seats[g]...)
+		if x.GroupsMatchSeatNames && idx.val.names[g] {
+			seats = append(seats, g)
+		}
 	}
 	t.principal.seats = newSeatList(x.Tenant, seats)
 	t.principal.allSeats = t.principal.seats.joined
@@ -104,3 +123,21 @@ func (a *Authorizer) verifyExternal(ctx context.Context, token, iss string) (*to
 
 // errIssuerFailed marks a failure to reach an identity provider.
 var errIssuerFailed = errors.New("identity provider unreachable")
+
+// issuerError is a failure to reach an identity provider, naming it.
+type issuerError struct {
+	issuer string
+	err    error
+}
+
+func (e *issuerError) Error() string {
+	return fmt.Sprintf("identity provider %s unavailable: %v", e.issuer, e.err)
+}
+
+func (e *issuerError) Unwrap() []error { return []error{errIssuerFailed, e.err} }
+
+// keysExpired reports whether the IdP keys that verified t have stopped
+// verifying.
+func keysExpired(t *tokenInfo, now time.Time) bool {
+	return !t.keysUntil.IsZero() && !now.Before(t.keysUntil)
+}

@@ -3,6 +3,7 @@ package authz
 import (
 	"errors"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxPathLen bounds the request path (with its query) that is parsed at all.
@@ -20,27 +21,37 @@ var (
 	errPathParam    = errors.New("path holds a ';' parameter")
 	errPathFragment = errors.New("path holds a '#' fragment")
 	errPathDot      = errors.New("path holds a '.' or '..' segment")
+	errPathQuery    = errors.New("path holds an encoded '?' or '#'")
+	errPathDouble   = errors.New("path holds a double-encoded escape")
+	errPathUTF8     = errors.New("path is not UTF-8 once decoded")
 )
 
 // NormalizePath returns the path that rules are matched against, or an error
 // when the path is ambiguous: different upstreams would read it as different
 // resources.
 //
-// It normalises only what cannot change which resource an upstream serves,
-// the way Envoy's normalize_path and merge_slashes do:
+// Rules are matched against the path as an upstream that decodes it before
+// routing reads it (Spring, ASP.NET Core, Go's ServeMux, Werkzeug, Express),
+// so that every spelling of a route meets the same rule:
 //   - the query is cut off at the first '?';
-//   - percent escapes of unreserved characters (RFC 3986 §2.3) are decoded,
-//     other escapes are kept with upper-case hex;
+//   - every percent escape is decoded, in either hex case ("%3A" and "%3a"
+//     are ':'), except "%25": a '%' stays "%25", the one escape left in a
+//     normal path (no rule literal holds a '%');
 //   - runs of '/' are merged.
 //
-// It rejects what upstreams disagree on: "." and ".." segments, also when
+// It rejects what upstreams disagree on, and the escapes that would change
+// the path's structure once decoded: "." and ".." segments, also when
 // encoded (an upstream that does not resolve them routes "/admin/.." to its
-// admin handler, one that does to "/"), control characters and %00, a raw
-// or encoded backslash, an encoded slash (%2F), ';' path parameters (Java
-// servers strip them, so "/a/..;/b" reaches "/b") also when encoded, a '#',
-// malformed escapes, and paths over [MaxPathLen]. Envoy configured with
-// normalize_path never sends dot segments, so rejecting them costs nothing
-// there.
+// admin handler, one that does to "/"); control characters, raw or encoded
+// (%00); a raw or encoded backslash; an encoded slash (%2F); an encoded '?'
+// or '#' (%3F, %23: a decoding upstream may cut the path there); ';' path
+// parameters (Java servers strip them, so "/a/..;/b" reaches "/b"), also
+// when encoded; a raw '#'; a "%25" that a second decoding would turn into
+// an escape ("%252e", "%25%32%65"); a path that is not UTF-8 once decoded
+// (overlong forms such as "%C0%AE" are '.' to some decoders and U+FFFD to
+// others); malformed escapes; and paths over [MaxPathLen]. Envoy configured
+// with normalize_path never sends dot segments, so rejecting them costs
+// nothing there.
 //
 // A path that is already normal is returned without allocating.
 func NormalizePath(raw string) (string, error) {
@@ -57,12 +68,14 @@ func NormalizePath(raw string) (string, error) {
 	if p == "" || p[0] != '/' {
 		return "", errPathRelative
 	}
-	clean := true
+	clean, ascii := true, true
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		switch {
 		case c < 0x20 || c == 0x7f:
 			return "", errPathControl
+		case c >= 0x80:
+			ascii = false
 		case c == '\\':
 			return "", errPathBack
 		case c == ';':
@@ -81,9 +94,14 @@ func NormalizePath(raw string) (string, error) {
 				return "", errPathSlash
 			case v == ';':
 				return "", errPathParam
-			}
-			if isUnreserved(v) || p[i+1] >= 'a' || p[i+2] >= 'a' {
-				clean = false // decode it, or upper-case its hex
+			case v == '?' || v == '#':
+				return "", errPathQuery
+			case v == '%':
+				if doubleEscape(p, i+3) {
+					return "", errPathDouble
+				}
+			default:
+				clean = false // decode it
 			}
 			i += 2
 		case c == '/':
@@ -97,14 +115,47 @@ func NormalizePath(raw string) (string, error) {
 		}
 	}
 	if clean {
+		if !ascii && !utf8.ValidString(p) {
+			return "", errPathUTF8
+		}
 		return p, nil
 	}
 	return rewritePath(p)
 }
 
+// doubleEscape reports whether the two characters at p[j:], once decoded,
+// are hex digits: after a "%25", they make an escape that a second decoding
+// would decode.
+func doubleEscape(p string, j int) bool {
+	for range 2 {
+		c, n := decodedAt(p, j)
+		if _, ok := unhex(c); n == 0 || !ok {
+			return false
+		}
+		j += n
+	}
+	return true
+}
+
+// decodedAt returns the character at p[j:], decoding an escape, and how
+// many bytes it takes; 0 at the end or at a malformed escape.
+func decodedAt(p string, j int) (byte, int) {
+	if j >= len(p) {
+		return 0, 0
+	}
+	if p[j] != '%' {
+		return p[j], 1
+	}
+	v, ok := unhex2(p, j+1)
+	if !ok {
+		return 0, 0
+	}
+	return v, 3
+}
+
 // rewritePath decodes escapes and merges slashes in a path that
 // NormalizePath has already validated, rejecting segments that decode to
-// "." or "..".
+// "." or ".." and a result that is not UTF-8.
 func rewritePath(p string) (string, error) {
 	var b strings.Builder
 	b.Grow(len(p))
@@ -133,16 +184,18 @@ func rewritePath(p string) (string, error) {
 	if b.Len() == 0 {
 		return "/", nil
 	}
-	return b.String(), nil
+	out := b.String()
+	if !utf8.ValidString(out) {
+		return "", errPathUTF8
+	}
+	return out, nil
 }
 
-// decodeSegment decodes escapes of unreserved characters and upper-cases
-// the hex of the others.
+// decodeSegment decodes every escape but "%25", which stays as it is.
 func decodeSegment(s string) string {
 	if strings.IndexByte(s, '%') < 0 {
 		return s
 	}
-	const hexDigits = "0123456789ABCDEF"
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		if s[i] != '%' {
@@ -150,10 +203,10 @@ func decodeSegment(s string) string {
 			continue
 		}
 		v, _ := unhex2(s, i+1)
-		if isUnreserved(v) {
-			b = append(b, v)
+		if v == '%' {
+			b = append(b, "%25"...)
 		} else {
-			b = append(b, '%', hexDigits[v>>4], hexDigits[v&15])
+			b = append(b, v)
 		}
 		i += 2
 	}

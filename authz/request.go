@@ -6,7 +6,6 @@
 package authz
 
 import (
-	"context"
 	"strings"
 )
 
@@ -88,25 +87,84 @@ func upperMethod(m string) string {
 // instead of the request's.
 var methodOverrideHeaders = []string{"x-http-method-override", "x-http-method", "x-method-override"}
 
-// checkMethodOverrides decides r again as each method its override headers
-// name. It returns the first denial and false, or true when every override
-// is allowed too (or none is present).
-func (a *Authorizer) checkMethodOverrides(ctx context.Context, r *Request) (Decision, bool) {
-	for _, h := range methodOverrideHeaders {
-		m, ok := r.Headers[h]
-		if !ok {
-			continue
-		}
+// methodOverride returns the method the request asks an upstream to run
+// instead of its own, upper-cased, or "" when it asks for none. Some
+// frameworks obey an override header (X-HTTP-Method-Override, X-HTTP-Method,
+// X-Method-Override) or a "_method" query parameter (Laravel and Symfony,
+// Express's method-override): each is read here the way the most lenient of
+// them reads it. ok is false when an override is no method, or when two
+// overrides name different methods: which one an upstream obeys depends on
+// the upstream, so the request is ambiguous.
+func methodOverride(r *Request) (method string, ok bool) {
+	add := func(m string) bool {
 		if !validToken(m) {
-			return Deny(ReasonRequestInvalid), false
+			return false
 		}
-		if m = upperMethod(m); m != upperMethod(r.Method) {
-			o := *r
-			o.Method = m
-			if od := a.decide(ctx, &o); !od.Allowed() {
-				return od, false
-			}
+		m = upperMethod(m)
+		if method != "" && m != method {
+			return false
+		}
+		method = m
+		return true
+	}
+	for _, h := range methodOverrideHeaders {
+		if m, present := r.Headers[h]; present && !add(m) {
+			return "", false
 		}
 	}
-	return Decision{}, true
+	_, query, _ := strings.Cut(r.Path, "?")
+	for query != "" {
+		var pair string
+		if i := strings.IndexAny(query, "&;"); i >= 0 {
+			pair, query = query[:i], query[i+1:]
+		} else {
+			pair, query = query, ""
+		}
+		name, value, _ := strings.Cut(pair, "=")
+		if isMethodParam(queryUnescape(name)) && !add(queryUnescape(value)) {
+			return "", false
+		}
+	}
+	return method, true
+}
+
+// isMethodParam reports whether a decoded query parameter name reads as
+// "_method" to some framework: in any case; with leading spaces, which PHP
+// drops; with '.', ' ' or '[' for the '_', as PHP folds them; and in the
+// array forms "_method[]" and "_method[0]", whose first element
+// method-override takes.
+func isMethodParam(name string) bool {
+	name = strings.TrimLeft(name, " ")
+	if len(name) < len("_method") || !strings.ContainsRune("_. [", rune(name[0])) ||
+		!strings.EqualFold(name[1:len("_method")], "method") {
+		return false
+	}
+	rest := name[len("_method"):]
+	return rest == "" || rest[0] == '['
+}
+
+// queryUnescape decodes a query component the way form decoders do: '+' is
+// a space, and a malformed escape stays as it is. It allocates only when s
+// holds a '%' or '+'.
+func queryUnescape(s string) string {
+	if !strings.ContainsAny(s, "%+") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '+':
+			b = append(b, ' ')
+		case '%':
+			if v, ok := unhex2(s, i+1); ok {
+				b = append(b, v)
+				i += 2
+				continue
+			}
+			b = append(b, c)
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }

@@ -53,6 +53,7 @@ type rule struct {
 	access     Access
 	permission string
 	space      spaceSource
+	tenant     tenantSource
 }
 
 type segKind uint8
@@ -83,6 +84,19 @@ type spaceSource struct {
 	value string // the fixed space or the header name
 }
 
+// tenantSource says where a route names a tenant, which must then be the
+// caller's: an upstream that forgets x-usher-tenant would otherwise serve a
+// same-named space of another tenant.
+type tenantSource struct {
+	kind   spaceKind // spaceNone, spacePath ({tenant}) or spaceHeader
+	header string
+}
+
+// pathParams are the values of the path parameters that mean something.
+type pathParams struct {
+	space, tenant string
+}
+
 // DenyAllRules returns rules with no rule and a deny default: only routes
 // whose context extensions say otherwise are reachable.
 func DenyAllRules() *Rules { return &Rules{defaultAccess: AccessDeny} }
@@ -106,6 +120,7 @@ type ruleFile struct {
 	Permission    string   `yaml:"permission"`
 	Space         string   `yaml:"space"`
 	SpaceHeader   string   `yaml:"space_header"`
+	TenantHeader  string   `yaml:"tenant_header"`
 }
 
 // ParseRules parses a rules file. Unknown keys are errors, and every problem
@@ -277,11 +292,28 @@ func compileRule(rf ruleFile) (rule, []problem) {
 	case r.access != AccessPermission && (rf.Space != "" || rf.SpaceHeader != ""):
 		bad("space", "only permission rules take a space")
 	}
+
+	if params["tenant"] {
+		r.tenant = tenantSource{kind: spacePath}
+	}
+	if rf.TenantHeader != "" {
+		if params["tenant"] {
+			bad("tenant_header", "name the tenant once: a {tenant} path parameter or tenant_header")
+		}
+		r.tenant = tenantSource{kind: spaceHeader, header: strings.ToLower(rf.TenantHeader)}
+		if !validToken(rf.TenantHeader) {
+			bad("tenant_header", "%q is not a header name", rf.TenantHeader)
+		}
+	}
+	if r.tenant.kind != spaceNone && r.access == AccessPublic {
+		bad("tenant_header", "a public rule has no caller whose tenant to check: drop {tenant} or tenant_header")
+	}
 	return r, ps
 }
 
-// validLiteral accepts the RFC 3986 pchar characters that NormalizePath
-// leaves as they are, minus the ones with a meaning here.
+// validLiteral accepts the RFC 3986 pchar characters, minus the ones with a
+// meaning here. NormalizePath decodes every escape of them, so each one
+// matches however the request spells it.
 func validLiteral(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -333,8 +365,8 @@ func validToken(s string) bool {
 }
 
 // match returns the first rule for host, method and path (all normalised),
-// and the value of its {space} parameter if it has one.
-func (rs *Rules) match(host, method, path string) (*rule, string) {
+// and the values of its {space} and {tenant} parameters.
+func (rs *Rules) match(host, method, path string) (*rule, pathParams) {
 	for i := range rs.rules {
 		r := &rs.rules[i]
 		if r.host != "" {
@@ -349,27 +381,27 @@ func (rs *Rules) match(host, method, path string) (*rule, string) {
 		if r.methods != nil && !contains(r.methods, method) {
 			continue
 		}
-		if space, ok := r.matchPath(path, rs.caseInsensitive); ok {
-			return r, space
+		if ps, ok := r.matchPath(path, rs.caseInsensitive); ok {
+			return r, ps
 		}
 	}
-	return nil, ""
+	return nil, pathParams{}
 }
 
 // matchPath matches a normalised path. A trailing slash is not significant:
 // "/me/" matches the pattern "/me", so a rule cannot be sidestepped by
 // adding one.
-func (r *rule) matchPath(path string, foldCase bool) (space string, ok bool) {
+func (r *rule) matchPath(path string, foldCase bool) (ps pathParams, ok bool) {
 	rest := path[1:]
 	if rest != "" && rest[len(rest)-1] == '/' {
 		rest = rest[:len(rest)-1]
 	}
 	for _, sg := range r.segs {
 		if sg.kind == segTail {
-			return space, true
+			return ps, true
 		}
 		if rest == "" {
-			return "", false
+			return pathParams{}, false
 		}
 		var s string
 		if j := strings.IndexByte(rest, '/'); j >= 0 {
@@ -380,15 +412,21 @@ func (r *rule) matchPath(path string, foldCase bool) (space string, ok bool) {
 		switch sg.kind {
 		case segLiteral:
 			if s != sg.lit && !(foldCase && strings.EqualFold(s, sg.lit)) {
-				return "", false
+				return pathParams{}, false
 			}
 		case segParam:
-			if sg.lit == "space" {
-				space = s
+			switch sg.lit {
+			case "space":
+				ps.space = s
+			case "tenant":
+				ps.tenant = s
 			}
 		}
 	}
-	return space, rest == ""
+	if rest != "" {
+		return pathParams{}, false
+	}
+	return ps, true
 }
 
 func contains(list []string, s string) bool {
@@ -398,103 +436,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// policy is what one request needs, after rules and context extensions.
-type policy struct {
-	access     Access
-	permission string
-	space      spaceSource
-	pathSpace  string // the {space} parameter's value, when space.kind is spacePath
-	name       string
-}
-
-// errExtension says the proxy's context extensions for a route are invalid.
-type errExtension struct{ key, value, why string }
-
-func (e *errExtension) Error() string {
-	return fmt.Sprintf("context extension %s=%q: %s", e.key, e.value, e.why)
-}
-
-// policyFor resolves what a request needs: the first matching rule, then
-// the route's context extensions on top, else the default.
-func (rs *Rules) policyFor(host, method, path string, ext map[string]string) (policy, error) {
-	var p policy
-	r, space := rs.match(host, method, path)
-	if r != nil {
-		p = policy{access: r.access, permission: r.permission, space: r.space, pathSpace: space, name: r.name}
-	} else {
-		p = policy{access: rs.defaultAccess, name: "default"}
-	}
-	if len(ext) == 0 {
-		return p, nil
-	}
-	return applyExtensions(p, ext)
-}
-
-func applyExtensions(p policy, ext map[string]string) (policy, error) {
-	flag := func(key string) (bool, error) {
-		switch v, ok := ext[key]; {
-		case !ok, v == "false":
-			return false, nil
-		case v == "true":
-			return true, nil
-		default:
-			return false, &errExtension{key, v, `must be "true" or "false"`}
-		}
-	}
-	public, err := flag(ExtPublic)
-	if err != nil {
-		return p, err
-	}
-	authenticated, err := flag(ExtAuthenticated)
-	if err != nil {
-		return p, err
-	}
-	perm, hasPerm := ext[ExtPermission]
-	n := 0
-	for _, b := range []bool{public, authenticated, hasPerm} {
-		if b {
-			n++
-		}
-	}
-	if n > 1 {
-		return p, &errExtension{ExtPermission, perm, "set only one of usher.public, usher.authenticated and usher.permission"}
-	}
-	if n == 1 {
-		p.name += "+ext"
-	}
-	switch {
-	case public:
-		return policy{access: AccessPublic, name: p.name}, nil
-	case authenticated:
-		return policy{access: AccessAuthenticated, name: p.name}, nil
-	case hasPerm:
-		if err := ValidatePermission(perm); err != nil {
-			return p, &errExtension{ExtPermission, perm, err.Error()}
-		}
-		if p.access != AccessPermission {
-			p.space = spaceSource{} // a space only counts for permission routes
-		}
-		p.access, p.permission = AccessPermission, perm
-	}
-	if s, ok := ext[ExtSpace]; ok {
-		if !validName(s) {
-			return p, &errExtension{ExtSpace, s, "not a space name"}
-		}
-		p.space = spaceSource{kind: spaceFixed, value: s}
-	}
-	if h, ok := ext[ExtSpaceHeader]; ok {
-		if !validToken(h) {
-			return p, &errExtension{ExtSpaceHeader, h, "not a header name"}
-		}
-		if _, both := ext[ExtSpace]; both {
-			return p, &errExtension{ExtSpaceHeader, h, "set only one of usher.space and usher.space_header"}
-		}
-		p.space = spaceSource{kind: spaceHeader, value: strings.ToLower(h)}
-	}
-	if p.access == AccessPermission && p.space.kind == spaceNone {
-		return p, &errExtension{ExtPermission, p.permission, "a permission needs a space: usher.space, usher.space_header or a rule with one"}
-	}
-	return p, nil
 }

@@ -27,7 +27,7 @@ rules:
     space: ops              # fixed space; or space_header: x-space-id
 `
 
-var cmpRules = cmp.AllowUnexported(Rules{}, rule{}, segment{}, spaceSource{}, policy{}, errExtension{})
+var cmpRules = cmp.AllowUnexported(Rules{}, rule{}, segment{}, spaceSource{}, tenantSource{}, policy{}, errExtension{})
 
 func mustParseRules(t testing.TB, data string) *Rules {
 	t.Helper()
@@ -112,6 +112,10 @@ var ruleErrorTests = []struct {
 	{"bad space header", `rules: [{path: /, permission: admin, space_header: "x space"}]`, [][2]string{{"rules[0].space_header", `"x space" is not a header name`}}},
 	{"public with space", `rules: [{path: /, public: true, space: ops}]`, [][2]string{{"rules[0].space", "only permission rules take a space"}}},
 	{"authenticated with space header", `rules: [{path: /, authenticated: true, space_header: x-space-id}]`, [][2]string{{"rules[0].space", "only permission rules take a space"}}},
+	{"tenant twice", `rules: [{path: "/t/{tenant}", authenticated: true, tenant_header: x-tenant}]`, [][2]string{{"rules[0].tenant_header", "name the tenant once"}}},
+	{"bad tenant header", `rules: [{path: /, authenticated: true, tenant_header: "x tenant"}]`, [][2]string{{"rules[0].tenant_header", `"x tenant" is not a header name`}}},
+	{"public with tenant parameter", `rules: [{path: "/t/{tenant}/**", public: true}]`, [][2]string{{"rules[0].tenant_header", "a public rule has no caller"}}},
+	{"public with tenant header", `rules: [{path: /, public: true, tenant_header: x-tenant}]`, [][2]string{{"rules[0].tenant_header", "a public rule has no caller"}}},
 	{"every problem at once", "default: open\nrules:\n  - {path: /ok, public: true}\n  - {path: /a/../b, public: true}\n  - {host: 'h:1', path: /c}\n",
 		[][2]string{{"default", "must be deny or authenticated"}, {"rules[1].path", "empty, '.' and '..' segments"},
 			{"rules[2].host", "is not a host name"}, {"rules[2].permission", "a rule needs exactly one of"}}},
@@ -149,6 +153,27 @@ var ruleYAMLTests = []struct{ name, yaml, want string }{
 	{"rules as a map", "rules: {path: /a}\n", "cannot unmarshal !!map into []authz.ruleFile"},
 	{"second document", "rules: [{path: /admin/**, permission: admin, space: ops}]\n---\nrules: [{path: /**, public: true}]\n", "holds more than one YAML document"},
 	{"bad second document", "default: deny\n---\n[\n", "did not find expected node content"},
+}
+
+func TestParseRulesTenant(t *testing.T) {
+	got := mustParseRules(t, `rules: [{path: "/t/{tenant}/s/{space}", permission: a}, {path: /me, authenticated: true, tenant_header: X-Tenant}]`)
+	want := &Rules{rules: []rule{
+		{name: "rules[0]", segs: []segment{{segLiteral, "t"}, {segParam, "tenant"}, {segLiteral, "s"}, {segParam, "space"}},
+			access: AccessPermission, permission: "a", space: spaceSource{kind: spacePath}, tenant: tenantSource{kind: spacePath}},
+		{name: "rules[1]", segs: []segment{{segLiteral, "me"}}, access: AccessAuthenticated, tenant: tenantSource{spaceHeader, "x-tenant"}},
+	}}
+	if diff := cmp.Diff(want, got, cmpRules); diff != "" {
+		t.Errorf("ParseRules mismatch (-want +got):\n%s", diff)
+	}
+	r, ps := got.match("x.test", "GET", "/t/acme/s/proj1")
+	if r == nil || ps != (pathParams{space: "proj1", tenant: "acme"}) {
+		t.Errorf("match = %v, %+v; want rules[0] with space proj1, tenant acme", r, ps)
+	}
+	// An extension that makes the route authenticated keeps its tenant.
+	pol, err := got.policyFor("x.test", "GET", "/t/acme/s/proj1", map[string]string{ExtAuthenticated: "true"})
+	if err != nil || pol.tenant.kind != spacePath || pol.pathTenant != "acme" {
+		t.Errorf("policyFor = %+v, %v; want the {tenant} check kept", pol, err)
+	}
 }
 
 func TestParseRulesYAMLErrors(t *testing.T) {
@@ -217,7 +242,8 @@ func TestRulesMatch(t *testing.T) {
 		{"first match wins", order, "x.test", "GET", "/a/b", "rules[0]", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r, space := tt.rs.match(tt.host, tt.method, tt.path)
+			r, ps := tt.rs.match(tt.host, tt.method, tt.path)
+			space := ps.space
 			gotRule := ""
 			if r != nil {
 				gotRule = r.name
@@ -258,7 +284,8 @@ func TestRuleMatchPath(t *testing.T) {
 	} {
 		t.Run(tt.pattern+" "+tt.path, func(t *testing.T) {
 			rs := mustParseRules(t, `rules: [{path: "`+tt.pattern+`", public: true}]`)
-			space, ok := rs.rules[0].matchPath(tt.path, false)
+			ps, ok := rs.rules[0].matchPath(tt.path, false)
+			space := ps.space
 			if ok != tt.ok || (ok && space != tt.space) {
 				t.Errorf("matchPath(%q) = %q, %v; want %q, %v", tt.path, space, ok, tt.space, tt.ok)
 			}
@@ -367,6 +394,8 @@ func FuzzParseRules(f *testing.F) {
 				t.Errorf("rule %s has access %v", r.name, r.access)
 			case r.access == AccessPermission && (ValidatePermission(r.permission) != nil || r.space.kind == spaceNone):
 				t.Errorf("permission rule %s has permission %q, space %+v", r.name, r.permission, r.space)
+			case r.access == AccessPublic && r.tenant.kind != spaceNone:
+				t.Errorf("public rule %s checks a tenant: %+v", r.name, r.tenant)
 			case r.access != AccessPermission && (r.permission != "" || r.space.kind == spaceFixed || r.space.kind == spaceHeader):
 				t.Errorf("%v rule %s has permission %q, space %+v", r.access, r.name, r.permission, r.space)
 			}

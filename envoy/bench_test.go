@@ -8,17 +8,8 @@ import (
 
 	"github.com/usher-dev/usher/authz"
 	"github.com/usher-dev/usher/envoy"
+	"github.com/usher-dev/usher/internal/loadgen"
 )
-
-// noopServer answers every Check with OK without deciding: the baseline
-// for what usher adds on top of gRPC and protobuf.
-type noopServer struct {
-	authv3.UnimplementedAuthorizationServer
-}
-
-func (noopServer) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	return &authv3.CheckResponse{Status: nil, HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{}}}, nil
-}
 
 // BenchmarkCheck compares usher's ext_authz server with the noop server,
 // in-process (the Check method called directly) and over loopback gRPC
@@ -36,7 +27,7 @@ func BenchmarkCheck(b *testing.B) {
 		name string
 		srv  authv3.AuthorizationServer
 	}{
-		{"noop", noopServer{}},
+		{"noop", loadgen.Noop{}},
 		{"apikey-cached", usher},
 	}
 	for _, s := range servers {
@@ -76,7 +67,7 @@ func assertAllowed(b *testing.B, srv authv3.AuthorizationServer, req *authv3.Che
 	if err != nil || resp.GetOkResponse() == nil {
 		b.Fatalf("not allowed: %v %v", resp, err)
 	}
-	if _, isNoop := srv.(noopServer); !isNoop && resp.GetDynamicMetadata().GetFields()["reason"].GetStringValue() != string(authz.ReasonAllowed) {
+	if _, isNoop := srv.(loadgen.Noop); !isNoop && resp.GetDynamicMetadata().GetFields()["reason"].GetStringValue() != string(authz.ReasonAllowed) {
 		b.Fatalf("not decided: %v", resp)
 	}
 }

@@ -1,7 +1,10 @@
 package envoy
 
 import (
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -21,17 +24,109 @@ import (
 // consumed credential. A denied request always gets a denied_response
 // (never an error_response), so Envoy's failure_mode_allow cannot turn one
 // of usher's denials into an allow.
+//
+// The response shares immutable parts with other responses (a denial's
+// headers and body, the decision's removal list): callers must not modify
+// it, only marshal or read it, which is safe from many goroutines at once.
 func ResponseFrom(d *authz.Decision, realm string) *authv3.CheckResponse {
 	if d.Allowed() {
-		ok := &authv3.OkHttpResponse{HeadersToRemove: d.Remove}
-		d.IdentityHeaders(func(name, value string) {
-			ok.Headers = append(ok.Headers, header(name, value))
-		})
-		return &authv3.CheckResponse{
-			Status:          &status.Status{Code: int32(codes.OK)},
-			HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: ok},
-			DynamicMetadata: metadata(d),
+		return allowedResponse(d)
+	}
+	return deniedResponse(d, realm)
+}
+
+// maxIdentityHeaders is how many headers authz.Decision.IdentityHeaders
+// sets at most: subject, tenant, email, auth, issuer, space and seats.
+const maxIdentityHeaders = 7
+
+// allowedMessages are the messages of an allowed CheckResponse, allocated
+// together: one allocation instead of one per message.
+type allowedMessages struct {
+	resp   authv3.CheckResponse
+	status status.Status
+	wrap   authv3.CheckResponse_OkResponse
+	ok     authv3.OkHttpResponse
+	list   [maxIdentityHeaders]*corev3.HeaderValueOption
+	opts   [maxIdentityHeaders]corev3.HeaderValueOption
+	values [maxIdentityHeaders]corev3.HeaderValue
+	md     metadataMessages
+}
+
+func allowedResponse(d *authz.Decision) *authv3.CheckResponse {
+	m := new(allowedMessages)
+	n := 0
+	d.IdentityHeaders(func(name, value string) {
+		if n == maxIdentityHeaders { // authz set a header this adapter does not know of
+			m.ok.Headers = append(m.ok.Headers, header(name, value))
+			return
 		}
+		m.values[n] = corev3.HeaderValue{Key: name, Value: value}
+		m.opts[n].Header = &m.values[n]
+		m.opts[n].AppendAction = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+		m.list[n] = &m.opts[n]
+		n++
+		m.ok.Headers = m.list[:n]
+	})
+	m.ok.HeadersToRemove = d.Remove
+	m.wrap.OkResponse = &m.ok
+	m.status.Code = int32(codes.OK)
+	m.resp.Status = &m.status
+	m.resp.HttpResponse = &m.wrap
+	m.resp.DynamicMetadata = m.md.fill(d)
+	return &m.resp
+}
+
+// deniedMessages are the messages of a denied CheckResponse, allocated
+// together.
+type deniedMessages struct {
+	resp   authv3.CheckResponse
+	status status.Status
+	wrap   authv3.CheckResponse_DeniedResponse
+	denied authv3.DeniedHttpResponse
+	http   typev3.HttpStatus
+	md     metadataMessages
+}
+
+func deniedResponse(d *authz.Decision, realm string) *authv3.CheckResponse {
+	parts := denialParts(realm, d)
+	m := new(deniedMessages)
+	m.http.Code = typev3.StatusCode(d.Status)
+	m.denied = authv3.DeniedHttpResponse{Status: &m.http, Headers: parts.headers, Body: parts.body}
+	m.wrap.DeniedResponse = &m.denied
+	m.status = status.Status{Code: int32(grpcCode(d.Status)), Message: string(d.Reason)}
+	m.resp.Status = &m.status
+	m.resp.HttpResponse = &m.wrap
+	m.resp.DynamicMetadata = m.md.fill(d)
+	return &m.resp
+}
+
+// denial is what every denial with the same realm, reason and status
+// shares: its headers and body. Both are immutable once built.
+type denial struct {
+	headers []*corev3.HeaderValueOption
+	body    string
+}
+
+type denialKey struct {
+	realm  string
+	reason authz.Reason
+	status int
+}
+
+var (
+	denials     sync.Map // denialKey → *denial
+	denialCount atomic.Int32
+)
+
+// maxDenials bounds the denials kept: reasons are a fixed set of codes and
+// realms one per server, so this is only a guard against a Decider that
+// makes up reasons.
+const maxDenials = 256
+
+func denialParts(realm string, d *authz.Decision) *denial {
+	key := denialKey{realm, d.Reason, d.Status}
+	if v, ok := denials.Load(key); ok {
+		return v.(*denial)
 	}
 	headers := []*corev3.HeaderValueOption{
 		header("content-type", "application/json"),
@@ -40,15 +135,14 @@ func ResponseFrom(d *authz.Decision, realm string) *authv3.CheckResponse {
 	if wa := wwwAuthenticate(d, realm); wa != "" {
 		headers = append(headers, header("www-authenticate", wa))
 	}
-	return &authv3.CheckResponse{
-		Status: &status.Status{Code: int32(grpcCode(d.Status)), Message: string(d.Reason)},
-		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(d.Status)},
-			Headers: headers,
-			Body:    `{"error":"` + string(d.Reason) + `"}`,
-		}},
-		DynamicMetadata: metadata(d),
+	p := &denial{headers: slices.Clip(headers), body: `{"error":"` + string(d.Reason) + `"}`}
+	if denialCount.Load() < maxDenials {
+		if v, loaded := denials.LoadOrStore(key, p); loaded {
+			return v.(*denial)
+		}
+		denialCount.Add(1)
 	}
+	return p
 }
 
 func header(name, value string) *corev3.HeaderValueOption {
@@ -91,28 +185,51 @@ func grpcCode(httpStatus int) codes.Code {
 	}
 }
 
-// metadata is the dynamic metadata Envoy keeps under the ext_authz filter's
+// maxMetadata is how many fields metadata sets at most.
+const maxMetadata = 8
+
+// metadataMessages are the messages of the dynamic metadata, allocated
+// with the response's.
+type metadataMessages struct {
+	st      structpb.Struct
+	values  [maxMetadata]structpb.Value
+	strings [maxMetadata]structpb.Value_StringValue
+	n       int
+}
+
+// fill sets the dynamic metadata Envoy keeps under the ext_authz filter's
 // namespace for access logs: the same facts as the identity headers, plus
 // the reason.
-func metadata(d *authz.Decision) *structpb.Struct {
-	f := make(map[string]*structpb.Value, 6)
-	f["reason"] = structpb.NewStringValue(string(d.Reason))
+func (m *metadataMessages) fill(d *authz.Decision) *structpb.Struct {
+	size := 1
 	if d.Identity.Method != authz.AuthNone {
-		f["auth"] = structpb.NewStringValue(string(d.Identity.Method))
-		f["subject"] = structpb.NewStringValue(d.Identity.Subject)
-		f["tenant"] = structpb.NewStringValue(d.Identity.Tenant)
+		size = maxMetadata
+	}
+	m.st.Fields = make(map[string]*structpb.Value, size)
+	m.set("reason", string(d.Reason))
+	if d.Identity.Method != authz.AuthNone {
+		m.set("auth", string(d.Identity.Method))
+		m.set("subject", d.Identity.Subject)
+		m.set("tenant", d.Identity.Tenant)
 		if d.Identity.Email != "" {
-			f["email"] = structpb.NewStringValue(d.Identity.Email)
+			m.set("email", d.Identity.Email)
 		}
 		if d.Identity.Issuer != "" {
-			f["issuer"] = structpb.NewStringValue(d.Identity.Issuer)
+			m.set("issuer", d.Identity.Issuer)
 		}
 		if d.Space != "" {
-			f["space"] = structpb.NewStringValue(d.Space)
+			m.set("space", d.Space)
 		}
 		if d.Seats != "" {
-			f["seats"] = structpb.NewStringValue(d.Seats)
+			m.set("seats", d.Seats)
 		}
 	}
-	return &structpb.Struct{Fields: f}
+	return &m.st
+}
+
+func (m *metadataMessages) set(name, value string) {
+	m.strings[m.n].StringValue = value
+	m.values[m.n].Kind = &m.strings[m.n]
+	m.st.Fields[name] = &m.values[m.n]
+	m.n++
 }

@@ -40,28 +40,37 @@ type Server struct {
 // but a decided allow is a denial.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, err error) {
 	start := time.Now()
-	var d authz.Decision
+	// One allocation for what the decider is handed by pointer.
+	c := new(checkState)
 	defer func() {
 		if p := recover(); p != nil {
-			d = authz.Failure(authz.ReasonInternal, fmt.Errorf("panic: %v\n%s", p, debug.Stack()))
-			resp = ResponseFrom(&d, s.Realm)
+			c.d = authz.Failure(authz.ReasonInternal, fmt.Errorf("panic: %v\n%s", p, debug.Stack()))
+			resp = ResponseFrom(&c.d, s.Realm)
 		}
-		s.record(ctx, req, &d, time.Since(start))
+		c.ctx.release()
+		s.record(ctx, req, &c.d, time.Since(start))
 	}()
 	timeout := s.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	c.ctx.init(ctx, timeout)
 
-	r, convErr := RequestFrom(req)
+	var convErr error
+	c.r, convErr = RequestFrom(req)
 	if convErr != nil {
-		d = authz.Deny(authz.ReasonRequestInvalid)
+		c.d = authz.Deny(authz.ReasonRequestInvalid)
 	} else {
-		d = s.Decider.Check(ctx, &r)
+		c.d = s.Decider.Check(&c.ctx, &c.r)
 	}
-	return ResponseFrom(&d, s.Realm), nil
+	return ResponseFrom(&c.d, s.Realm), nil
+}
+
+// checkState is what one Check hands the decider.
+type checkState struct {
+	ctx deadlineCtx
+	r   authz.Request
+	d   authz.Decision
 }
 
 // record logs a denial (one line each, never a credential) and observes the

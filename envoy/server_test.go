@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/usher-dev/usher/authz"
 	"github.com/usher-dev/usher/envoy"
+	"github.com/usher-dev/usher/internal/checkclient"
 	"github.com/usher-dev/usher/internal/testclock"
 	"github.com/usher-dev/usher/store"
 	"github.com/usher-dev/usher/store/storetest"
@@ -66,7 +66,7 @@ func serveGRPC(t testing.TB, srv authv3.AuthorizationServer) authv3.Authorizatio
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(envoy.ServerOptions()...)
 	authv3.RegisterAuthorizationServer(gs, srv)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = gs.Serve(lis) })
@@ -82,27 +82,21 @@ func serveGRPC(t testing.TB, srv authv3.AuthorizationServer) authv3.Authorizatio
 	return authv3.NewAuthorizationClient(conn)
 }
 
-// envoyRequest builds a CheckRequest as Envoy's ext_authz filter sends one:
-// lower-case header names, pseudo-headers included, repeated headers
-// joined with ",".
+// envoyRequest builds a CheckRequest as Envoy's ext_authz filter sends one
+// (checkclient's shape: lower-case header names, pseudo-headers included,
+// repeated headers joined with ","), with a browser-like set of headers
+// before the given name, value pairs.
 func envoyRequest(method, host, path string, headers ...string) *authv3.CheckRequest {
-	h := map[string]string{":method": method, ":authority": host, ":path": path, ":scheme": "https",
-		"user-agent": "curl/8.5.0", "x-request-id": "9f1b6c1e-3c1a-4b3e-8f7e-0b5f5f6f1a2b", "x-forwarded-proto": "https"}
+	r := checkclient.Request{Method: method, Host: host, Path: path, Scheme: "https", ID: "1234567890",
+		SourceAddr: "10.0.0.7", SourcePort: 51234, Headers: []checkclient.Header{
+			{Name: "user-agent", Value: "curl/8.5.0"},
+			{Name: "x-request-id", Value: "9f1b6c1e-3c1a-4b3e-8f7e-0b5f5f6f1a2b"},
+			{Name: "x-forwarded-proto", Value: "https"},
+		}}
 	for i := 0; i+1 < len(headers); i += 2 {
-		name := strings.ToLower(headers[i])
-		if prev, ok := h[name]; ok {
-			h[name] = prev + "," + headers[i+1]
-		} else {
-			h[name] = headers[i+1]
-		}
+		r.Headers = append(r.Headers, checkclient.Header{Name: headers[i], Value: headers[i+1]})
 	}
-	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Source: &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
-			SocketAddress: &corev3.SocketAddress{Address: "10.0.0.7", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 51234}}}}},
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Id: "1234567890", Method: method, Host: host, Path: path, Scheme: "https", Protocol: "HTTP/1.1", Headers: h,
-		}},
-	}}
+	return r.CheckRequest()
 }
 
 // answer is what a test asserts of a CheckResponse.
@@ -254,18 +248,47 @@ func TestCheckStoreDownNothingCached(t *testing.T) {
 	}
 }
 
+// deadlineDecider records the deadline each Check hands the decision.
+type deadlineDecider struct {
+	envoy.Decider
+	budget chan time.Duration // time left when the decision started
+}
+
+func (d deadlineDecider) Check(ctx context.Context, r *authz.Request) authz.Decision {
+	if dl, ok := ctx.Deadline(); ok {
+		d.budget <- time.Until(dl)
+	} else {
+		d.budget <- -1
+	}
+	return d.Decider.Check(ctx, r)
+}
+
+// TestCheckSlowStoreDeniesBeforeEnvoyGivesUp: a store slower than the
+// per-Check deadline gets a 503 timeout from usher within that deadline,
+// well before Envoy's own 200 ms ext_authz timeout would turn it into
+// Envoy's answer instead of usher's.
 func TestCheckSlowStoreDeniesBeforeEnvoyGivesUp(t *testing.T) {
-	w := newWorld(t, nil)
+	budget := make(chan time.Duration, 2)
+	w := newWorld(t, func(a *authz.Authorizer) envoy.Decider { return deadlineDecider{a, budget} })
+	// Warm the connection, so the timing below is one Check's.
+	if got := w.check(t, envoyRequest("GET", api, "/public/x")); got.HTTP != 200 {
+		t.Fatalf("warm-up: %+v", got)
+	}
+	if b := <-budget; b <= 0 || b > envoy.DefaultTimeout {
+		t.Errorf("the decision got %v to decide, want at most the check_timeout %v", b, envoy.DefaultTimeout)
+	}
 	w.st.Delay.Store(int64(time.Second))
 	start := time.Now()
 	got := w.check(t, envoyRequest("GET", api, "/me", "x-api-key", w.keys["acme/ci"]))
+	elapsed := time.Since(start)
+	<-budget
 	if diff := cmp.Diff(denied(codes.Unavailable, 503, "timeout"), got); diff != "" {
 		t.Errorf("slow store (-want +got):\n%s", diff)
 	}
-	// Not a timing assertion on speed: the answer must come from the
-	// per-Check deadline, not from the 1s store delay.
-	if elapsed := time.Since(start); elapsed >= time.Second {
-		t.Errorf("answered after %v: the per-Check deadline did not apply", elapsed)
+	// Envoy's default ext_authz timeout: past it, usher's answer is lost.
+	const envoyTimeout = 200 * time.Millisecond
+	if elapsed >= envoyTimeout {
+		t.Errorf("answered after %v, past Envoy's %v timeout; the per-Check deadline is %v", elapsed, envoyTimeout, envoy.DefaultTimeout)
 	}
 }
 
@@ -358,4 +381,45 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 
 func storeKey(nk authz.NewAPIKey, expires time.Time) store.APIKey {
 	return store.APIKey{ID: nk.ID, Hash: nk.Hash, ExpiresAt: expires}
+}
+
+// TestCheckConcurrentAnswers sends denials (whose headers and body are
+// shared between responses) and allows from many callers at once: run with
+// -race, it proves that marshalling shared parts of responses concurrently
+// is safe, and every caller still gets its own answer.
+func TestCheckConcurrentAnswers(t *testing.T) {
+	w := newWorld(t, nil)
+	cases := []struct {
+		req  *authv3.CheckRequest
+		want answer
+	}{
+		{envoyRequest("GET", api, "/me"), denied(codes.Unauthenticated, 401, "credential_missing")},
+		{envoyRequest("GET", api, "/admin/users", "x-api-key", w.keys["acme/ci"]), denied(codes.PermissionDenied, 403, "permission_denied")},
+		{envoyRequest("GET", api, "/spaces/proj1/datasets/7", "x-api-key", w.keys["acme/ci"]),
+			allowed("apikey:ciacmekeyaaaaaaa", "acme", "editors", "x-api-key")},
+	}
+	// Warm the caches first: a cold store read under -race on a busy
+	// machine may pass the 150 ms per-Check deadline, which is not what
+	// this test is about.
+	for _, c := range cases {
+		w.check(t, c.req)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 30 {
+				c := cases[(g+i)%len(cases)]
+				resp, err := w.client.Check(context.Background(), c.req)
+				if err != nil {
+					t.Errorf("Check: %v", err)
+					return
+				}
+				if diff := cmp.Diff(c.want, answerOf(resp)); diff != "" {
+					t.Errorf("answer (-want +got):\n%s", diff)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

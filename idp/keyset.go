@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -18,10 +19,12 @@ import (
 // first token, again when a token names a kid not in the set, and again
 // once the set is older than refreshEvery (so that a key the provider
 // withdrew stops verifying); fetches happen at most once per refetchEvery
-// however many tokens ask. A failed fetch keeps the keys already known, so
-// they go on verifying while the provider is down. Keys come only from the
-// jwks_uri of discovery: a token's jku, x5u, jwk or x5c headers are never
-// followed.
+// however many tokens ask. A failed fetch keeps the last good set: its keys
+// go on verifying while the provider is down, for staleMax after the last
+// fetch that succeeded. Past that bound the set is unusable and tokens are
+// refused as the provider's keys being unavailable, until a fetch succeeds.
+// Keys come only from the jwks_uri of discovery: a token's jku, x5u, jwk or
+// x5c headers are never followed.
 type keySet struct {
 	url          string
 	client       *http.Client
@@ -29,6 +32,8 @@ type keySet struct {
 	now          func() time.Time
 	refetchEvery time.Duration
 	refreshEvery time.Duration
+	staleMax     time.Duration
+	log          *slog.Logger
 
 	mu      sync.RWMutex
 	keys    []jose.JSONWebKey
@@ -41,8 +46,9 @@ type keySet struct {
 // outcome carries what the key set found back to the caller: go-oidc
 // reports its errors as text.
 type outcome struct {
-	unavailable error // the keys could not be fetched and none matched
+	unavailable error // the keys could not be fetched and none matched, or are past staleMax
 	verified    bool
+	keysUntil   time.Time // when the keys that verified stop verifying unless fetched again
 }
 
 type outcomeKey struct{}
@@ -72,41 +78,62 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	}
 	h := jws.Signatures[0].Header
 	if k.old() {
-		_ = k.refetch(ctx) // on failure the known keys go on verifying
+		_ = k.refetch(ctx) // on failure the last good keys go on verifying, within staleMax
 	}
-	candidates := k.match(h.KeyID, h.Algorithm)
+	candidates, until := k.match(h.KeyID, h.Algorithm)
 	if len(candidates) == 0 {
 		if err := k.refetch(ctx); err != nil {
 			o.unavailable = err
 			return nil, err
 		}
-		candidates = k.match(h.KeyID, h.Algorithm)
+		candidates, until = k.match(h.KeyID, h.Algorithm)
 		if len(candidates) == 0 {
 			return nil, errUnknownKid
 		}
 	}
+	if !k.now().Before(until) {
+		o.unavailable = k.staleError(until)
+		return nil, o.unavailable
+	}
 	for _, key := range candidates {
 		if payload, err := jws.Verify(key.Key); err == nil {
-			o.verified = true
+			o.verified, o.keysUntil = true, until
 			return payload, nil
 		}
 	}
 	return nil, errSignature
 }
 
-// old reports whether the keys were fetched longer than refreshEvery ago.
+// old reports whether the keys were fetched longer than refreshEvery (or
+// staleMax, if shorter) ago.
 func (k *keySet) old() bool {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return !k.fetched.IsZero() && k.now().Sub(k.fetched) >= k.refreshEvery
+	age := k.now().Sub(k.fetched)
+	return !k.fetched.IsZero() && (age >= k.refreshEvery || age >= k.staleMax)
+}
+
+// staleError says that the last good keys are past staleMax, and why no
+// fetch has replaced them.
+func (k *keySet) staleError(until time.Time) error {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	cause := k.lastErr
+	if cause == nil {
+		cause = errors.New("no fetch since")
+	}
+	return fmt.Errorf("keys from %s last fetched at %s; they stopped verifying at %s (%s later) and fetching them fails: %w",
+		k.url, k.fetched.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339), k.staleMax, cause)
 }
 
 // match returns the known keys a token with kid and alg may be verified
-// with: signing keys of an asymmetric type whose kid (when the token names
-// one) and alg (when the key names one) agree.
-func (k *keySet) match(kid, alg string) []jose.JSONWebKey {
+// with (signing keys of an asymmetric type whose kid, when the token names
+// one, and alg, when the key names one, agree) and when they stop
+// verifying unless fetched again.
+func (k *keySet) match(kid, alg string) ([]jose.JSONWebKey, time.Time) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
+	until := k.fetched.Add(k.staleMax)
 	var out []jose.JSONWebKey
 	for _, key := range k.keys {
 		if kid != "" && key.KeyID != kid {
@@ -117,7 +144,7 @@ func (k *keySet) match(kid, alg string) []jose.JSONWebKey {
 		}
 		out = append(out, key)
 	}
-	return out
+	return out, until
 }
 
 // refetch fetches the key set unless one was tried within refetchEvery.
@@ -149,8 +176,14 @@ func (k *keySet) refetch(ctx context.Context) error {
 		defer k.mu.Unlock()
 		k.lastErr = err
 		if err != nil {
+			if len(k.keys) > 0 {
+				k.log.WarnContext(ctx, "identity provider keys: fetch failed; the last good keys verify until the bound",
+					"jwks_uri", k.url, "fetched", k.fetched, "until", k.fetched.Add(k.staleMax), "err", err)
+			}
 			return nil, err
 		}
+		// A set that succeeds replaces the last good one entirely: a key
+		// the provider withdrew stops verifying now.
 		k.keys, k.fetched = keys, k.now()
 		return nil, nil
 	})

@@ -2,6 +2,8 @@ package idp
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +27,16 @@ type Trust struct {
 	Issuer      string
 	Audience    string
 	GroupsClaim string
+	// TokenType, if set, is the typ header the tokens must carry (at+jwt
+	// for RFC 9068 access tokens; "application/" may prefix it, any case).
+	TokenType string
+	// ClientIDs, if set, are the clients whose tokens are accepted: of the
+	// token's azp and client_id claims, at least one must be present and
+	// every one present must be in the list.
+	ClientIDs []string
+	// MatchGroupNames lets a group named like a seat give that seat;
+	// otherwise only the seat's group aliases match.
+	MatchGroupNames bool
 }
 
 // Lookup reads every tenant's trusts. There are few: the verifier keeps
@@ -54,6 +66,14 @@ type Config struct {
 	// fetched again, so that a key the provider withdrew stops verifying;
 	// zero means 1h.
 	RefreshEvery time.Duration
+	// KeysStaleMax is how long a provider's last good key set keeps
+	// verifying after its last successful fetch while fetches fail: tokens
+	// signed with a known key go on passing through an IdP outage that
+	// long, and are refused 503 issuer_unavailable after it. A fetch that
+	// succeeds replaces the set at once, so a key the provider withdrew
+	// stops verifying then, however long the bound. Zero means
+	// DefaultKeysStaleMax.
+	KeysStaleMax time.Duration
 	// TrustTTL is how long trust records are cached; changes purge them
 	// sooner. Zero means 1m.
 	TrustTTL time.Duration
@@ -74,14 +94,29 @@ type Verifier struct {
 	providers map[string]*provider
 }
 
+// DefaultKeysStaleMax is the default KeysStaleMax: a day. Provider outages
+// last minutes to hours, and a day leaves room for the longest and for a
+// person to notice; it also bounds how long a key the provider withdrew
+// keeps verifying when usher cannot reach the key set to learn of it
+// (its egress blocked, perhaps by whoever stole the key). Providers
+// publish keys weeks before and after they sign with them, so a day-old
+// set holds the keys tokens are signed with.
+const DefaultKeysStaleMax = 24 * time.Hour
+
 // discoveryRetry is how long a failed discovery is remembered before the
 // next attempt.
 const discoveryRetry = 5 * time.Second
 
+// provider is an issuer's discovered provider, or its failed discovery.
+// After an issuer change it is discovered again (stale), but a provider
+// that worked keeps serving, with its last good keys, until that succeeds:
+// an unrelated trust change during an outage must not drop the keys.
 type provider struct {
 	verifier *oidc.IDTokenVerifier
 	keys     *keySet
-	err      error // discovery failed at failedAt
+	algs     []string
+	stale    bool  // an issuer change came: discover again
+	err      error // discovery failed at failedAt (and no provider worked before)
 	failedAt time.Time
 }
 
@@ -96,6 +131,9 @@ func New(cfg Config) *Verifier {
 	if cfg.RefreshEvery == 0 {
 		cfg.RefreshEvery = time.Hour
 	}
+	if cfg.KeysStaleMax == 0 {
+		cfg.KeysStaleMax = DefaultKeysStaleMax
+	}
 	if cfg.TrustTTL == 0 {
 		cfg.TrustTTL = time.Minute
 	}
@@ -109,7 +147,8 @@ func New(cfg Config) *Verifier {
 }
 
 // Apply forgets what an issuer change makes stale: the trusts, and the
-// provider of the issuer that changed.
+// discovery of the issuer that changed (its keys are kept until a new
+// discovery works).
 func (v *Verifier) Apply(ch authz.Change) {
 	if ch.Kind != authz.ChangeIssuer {
 		return
@@ -117,7 +156,15 @@ func (v *Verifier) Apply(ch authz.Change) {
 	v.mu.Lock()
 	v.gen++
 	v.fetched = time.Time{}
-	delete(v.providers, ch.Key)
+	if p, ok := v.providers[ch.Key]; ok {
+		if p.err != nil {
+			delete(v.providers, ch.Key)
+		} else {
+			q := *p
+			q.stale, q.failedAt = true, time.Time{}
+			v.providers[ch.Key] = &q
+		}
+	}
 	v.mu.Unlock()
 }
 
@@ -155,10 +202,14 @@ func (v *Verifier) Verify(ctx context.Context, token, issuer string) (authz.Exte
 	if err != nil {
 		return authz.ExternalToken{}, err
 	}
+	if err := checkKind(token, claims, trust); err != nil {
+		return authz.ExternalToken{}, err
+	}
 	if idt.Subject == "" {
 		return authz.ExternalToken{}, tokenErr(authz.ReasonTokenClaimsInvalid, "sub missing")
 	}
-	x := authz.ExternalToken{Tenant: trust.Tenant, Issuer: issuer, Subject: idt.Subject, Expires: idt.Expiry}
+	x := authz.ExternalToken{Tenant: trust.Tenant, Issuer: issuer, Subject: idt.Subject, Expires: idt.Expiry,
+		GroupsMatchSeatNames: trust.MatchGroupNames, KeysValidUntil: out.keysUntil}
 	// Only a verified email: some IdPs let users set theirs, and an
 	// upstream keying accounts by email would hand them another's.
 	if email, ok := claims["email"].(string); ok && claims["email_verified"] == true {
@@ -177,7 +228,7 @@ func (v *Verifier) reason(err error, out *outcome) error {
 	var expired *oidc.TokenExpiredError
 	switch {
 	case out.unavailable != nil:
-		return fmt.Errorf("issuer keys: %w", out.unavailable)
+		return fmt.Errorf("keys: %w", out.unavailable)
 	case !out.verified:
 		return tokenErr(authz.ReasonTokenInvalid, "%v", err)
 	case errors.As(err, &expired) && expired.Expiry.IsZero():
@@ -213,6 +264,66 @@ func (v *Verifier) checkTimes(claims map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// checkKind holds a verified token to its trust's token type and clients:
+// an IdP's ID tokens, or another app's access tokens, can carry the same
+// issuer and audience as the access tokens the tenant means to accept.
+func checkKind(token string, claims map[string]any, t Trust) error {
+	if t.TokenType != "" {
+		typ, err := headerType(token)
+		if err != nil {
+			return tokenErr(authz.ReasonTokenMalformed, "header: %v", err)
+		}
+		if !sameType(typ, t.TokenType) {
+			return tokenErr(authz.ReasonTokenInvalid, "typ %q, want %q", typ, t.TokenType)
+		}
+	}
+	if len(t.ClientIDs) > 0 {
+		seen := false
+		for _, name := range []string{"azp", "client_id"} {
+			raw, present := claims[name]
+			if !present {
+				continue
+			}
+			id, ok := raw.(string)
+			if !ok || !slices.Contains(t.ClientIDs, id) {
+				return tokenErr(authz.ReasonTokenClaimsInvalid, "%s %v is not an allowed client", name, raw)
+			}
+			seen = true
+		}
+		if !seen {
+			return tokenErr(authz.ReasonTokenClaimsInvalid, "neither azp nor client_id names the client")
+		}
+	}
+	return nil
+}
+
+// headerType reads the typ of a token whose signature was verified (the
+// header is signed).
+func headerType(token string) (string, error) {
+	head, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return "", err
+	}
+	var h struct {
+		Typ string `json:"typ"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return "", err
+	}
+	return h.Typ, nil
+}
+
+// sameType compares media types as RFC 7515 §4.1.9 says for typ: case
+// insensitive, "application/" optional.
+func sameType(a, b string) bool {
+	trim := func(s string) string {
+		s = strings.ToLower(s)
+		return strings.TrimPrefix(s, "application/")
+	}
+	return trim(a) == trim(b)
 }
 
 // pickTrust finds the one tenant whose configured audience the token
@@ -311,20 +422,29 @@ func (v *Verifier) trustsOf(ctx context.Context, issuer string) ([]Trust, error)
 
 // provider returns the discovered provider of a trusted issuer, running
 // discovery once (and again after a failure, at most every 5s), shared by
-// every request waiting for it.
+// every request waiting for it. After an issuer change the provider is
+// discovered again; until that works the one before serves.
 func (v *Verifier) provider(ctx context.Context, issuer string) (*provider, error) {
 	v.mu.Lock()
-	p, ok := v.providers[issuer]
+	prev, ok := v.providers[issuer]
 	gen := v.gen
 	v.mu.Unlock()
-	if ok && p.err == nil {
-		return p, nil
+	switch {
+	case ok && prev.err == nil && !prev.stale:
+		return prev, nil
+	case ok && v.cfg.Now().Sub(prev.failedAt) < discoveryRetry:
+		return prev, prev.err
+	case !ok || prev.err != nil:
+		prev = nil
 	}
-	if ok && v.cfg.Now().Sub(p.failedAt) < discoveryRetry {
-		return nil, p.err
+	res, _, _ := v.sf.Do("discover "+issuer, func() (any, error) { return v.discover(ctx, issuer, prev), nil })
+	p := res.(*provider)
+	if p.err != nil && prev != nil {
+		// Keep the provider that worked, and its last good keys.
+		q := *prev
+		q.failedAt = p.failedAt
+		p = &q
 	}
-	res, _, _ := v.sf.Do("discover "+issuer, func() (any, error) { return v.discover(ctx, issuer), nil })
-	p = res.(*provider)
 	v.mu.Lock()
 	if v.gen == gen {
 		v.providers[issuer] = p
@@ -333,20 +453,30 @@ func (v *Verifier) provider(ctx context.Context, issuer string) (*provider, erro
 	return p, p.err
 }
 
-func (v *Verifier) discover(ctx context.Context, issuer string) *provider {
+// discover runs discovery. When it names the key set and algorithms of
+// prev, the provider that served before, prev's keys are kept.
+func (v *Verifier) discover(ctx context.Context, issuer string, prev *provider) *provider {
 	d, err := Discover(ctx, v.cfg.Client, issuer)
 	if err != nil {
-		v.cfg.Logger.WarnContext(ctx, "identity provider discovery failed", "issuer", issuer, "err", err)
+		msg := "identity provider discovery failed"
+		if prev != nil {
+			msg += "; its last good discovery and keys serve until it works"
+		}
+		v.cfg.Logger.WarnContext(ctx, msg, "issuer", issuer, "err", err)
 		return &provider{err: err, failedAt: v.cfg.Now()}
+	}
+	if prev != nil && prev.keys.url == d.JWKSURL && slices.Equal(prev.algs, d.Algorithms) {
+		return &provider{keys: prev.keys, algs: prev.algs, verifier: prev.verifier}
 	}
 	algs := make([]jose.SignatureAlgorithm, len(d.Algorithms))
 	for i, a := range d.Algorithms {
 		algs[i] = jose.SignatureAlgorithm(a)
 	}
 	ks := &keySet{url: d.JWKSURL, client: v.cfg.Client, algs: algs, now: v.cfg.Now,
-		refetchEvery: v.cfg.RefetchEvery, refreshEvery: v.cfg.RefreshEvery}
+		refetchEvery: v.cfg.RefetchEvery, refreshEvery: v.cfg.RefreshEvery, staleMax: v.cfg.KeysStaleMax,
+		log: v.cfg.Logger.With("issuer", issuer)}
 	leeway := v.cfg.Leeway
-	return &provider{keys: ks, verifier: oidc.NewVerifier(issuer, ks, &oidc.Config{
+	return &provider{keys: ks, algs: d.Algorithms, verifier: oidc.NewVerifier(issuer, ks, &oidc.Config{
 		SkipClientIDCheck:    true, // the audience is checked per tenant
 		SupportedSigningAlgs: d.Algorithms,
 		Now:                  func() time.Time { return v.cfg.Now().Add(-leeway) },

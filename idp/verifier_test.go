@@ -78,7 +78,8 @@ func lookup(st *store.Store) idp.Lookup {
 		is, err := st.AllIssuers(ctx)
 		var out []idp.Trust
 		for _, x := range is {
-			out = append(out, idp.Trust{Tenant: x.Tenant, Issuer: x.Issuer, Audience: x.Audience, GroupsClaim: x.GroupsClaim})
+			out = append(out, idp.Trust{Tenant: x.Tenant, Issuer: x.Issuer, Audience: x.Audience, GroupsClaim: x.GroupsClaim,
+				TokenType: x.TokenType, ClientIDs: x.ClientIDs, MatchGroupNames: x.MatchGroupNames})
 		}
 		return out, err
 	})
@@ -185,10 +186,10 @@ func TestCheckIdPToken(t *testing.T) {
 		{"overage: no seats, never all", sign(w.rsa, w.claims(map[string]any{"memberOf": nil,
 			"_claim_names": map[string]any{"groups": "src1"}, "_claim_sources": map[string]any{"src1": map[string]any{"endpoint": "https://graph.example/x"}}})),
 			outcome{403, authz.ReasonPermissionDenied, "user-42", "acme", ""}},
-		{"seat by its name", sign(w.rsa, w.claims(map[string]any{"memberOf": []any{"editors"}})), outcome{200, authz.ReasonAllowed, "user-42", "acme", "editors"}},
+		{"seat name is no group alias", sign(w.rsa, w.claims(map[string]any{"memberOf": []any{"editors"}})), outcome{403, authz.ReasonPermissionDenied, "user-42", "acme", ""}},
 		{"group as a single string", sign(w.rsa, w.claims(map[string]any{"memberOf": "CN=viewers,OU=groups"})), allowed},
 		{"2000 groups", sign(w.rsa, w.claims(map[string]any{"memberOf": manyGroups(2000)})), denial(authz.ReasonTokenClaimsInvalid)},
-		{"1000 groups", sign(w.rsa, w.claims(map[string]any{"memberOf": append(manyGroups(999), "viewers")})), allowed},
+		{"1000 groups", sign(w.rsa, w.claims(map[string]any{"memberOf": append(manyGroups(999), "CN=viewers,OU=groups")})), allowed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,9 +231,9 @@ func TestGroupsClaims(t *testing.T) {
 		groups any
 	}{
 		{"memberOf", []any{"CN=viewers,OU=groups"}},
-		{"groups", []any{"viewers"}},
-		{"roles", "viewers"},
-		{"realm_access.roles", map[string]any{"roles": []any{"viewers"}}},
+		{"groups", []any{"CN=viewers,OU=groups"}},
+		{"roles", "CN=viewers,OU=groups"},
+		{"realm_access.roles", map[string]any{"roles": []any{"CN=viewers,OU=groups"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.claim, func(t *testing.T) {
@@ -356,8 +357,8 @@ func TestTrustChanges(t *testing.T) {
 		t.Fatalf("trusted: %s", d.Reason)
 	}
 	// globex trusts the same issuer for another audience: tokens go to the
-	// tenant whose audience they carry.
-	if _, err := w.st.AddIssuer(t.Context(), store.Issuer{Tenant: "globex", Issuer: w.idp.URL, Audience: "api://globex", GroupsClaim: "groups"}); err != nil {
+	// tenant whose audience they carry. (Its groups match seats by name.)
+	if _, err := w.st.AddIssuer(t.Context(), store.Issuer{Tenant: "globex", Issuer: w.idp.URL, Audience: "api://globex", GroupsClaim: "groups", MatchGroupNames: true}); err != nil {
 		t.Fatal(err)
 	}
 	w.apply(t)

@@ -68,6 +68,9 @@ type apiKeyDoc struct {
 	// (no grace).
 	PreviousEndsAt  *time.Time `bson:"previous_ends_at,omitempty"`
 	PreviousRevoked bool       `bson:"previous_revoked,omitempty"`
+	// RotationClosed marks no key but a revocation's claim on
+	// rotated_from's successor slot (see closeRotation).
+	RotationClosed bool `bson:"rotation_closed,omitempty"`
 }
 
 type usageDoc struct {
@@ -259,21 +262,63 @@ func (s *Store) APIKey(ctx context.Context, id string) (authz.APIKey, error) {
 		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt}, nil
 }
 
+// APIKeyIDs calls fn with the tenant and id of every stored key, revoked
+// and expired ones included, reading only those two fields, one batch at a
+// time; it stops at fn's first error. With the change feed it implements
+// authz.KeyIndexSource.
+func (s *Store) APIKeyIDs(ctx context.Context, fn func(tenant, id string) error) error {
+	cur, err := s.db.Collection(colAPIKeys).Find(ctx, bson.D{},
+		options.Find().SetProjection(bson.D{{Key: "tenant", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("list api key ids: %w", err)
+	}
+	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
+	for cur.Next(ctx) {
+		var d struct {
+			ID     string `bson:"_id"`
+			Tenant string `bson:"tenant"`
+		}
+		if err := cur.Decode(&d); err != nil {
+			return fmt.Errorf("list api key ids: %w", err)
+		}
+		if err := fn(d.Tenant, d.ID); err != nil {
+			return err
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("list api key ids: %w", err)
+	}
+	return nil
+}
+
 // keyWithSuccessor reads a key and the successor that ends it, if any.
 func (s *Store) keyWithSuccessor(ctx context.Context, id string) (APIKey, error) {
 	var d apiKeyDoc
 	if err := s.db.Collection(colAPIKeys).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
 		return APIKey{}, notFound(err, "api key "+id)
 	}
+	succ, err := s.successor(ctx, id)
+	if err != nil {
+		return APIKey{}, fmt.Errorf("api key %s: %w", id, err)
+	}
+	if succ != nil && succ.RotationClosed {
+		succ = nil
+	}
+	return d.key(succ)
+}
+
+// successor reads what holds id's successor slot: its successor, a
+// revocation's marker, or nothing (nil).
+func (s *Store) successor(ctx context.Context, id string) (*apiKeyDoc, error) {
 	var succ apiKeyDoc
 	err := s.db.Collection(colAPIKeys).FindOne(ctx, bson.D{{Key: "rotated_from", Value: id}}).Decode(&succ)
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
-		return d.key(nil)
+		return nil, nil
 	case err != nil:
-		return APIKey{}, fmt.Errorf("api key %s: %w", id, err)
+		return nil, err
 	}
-	return d.key(&succ)
+	return &succ, nil
 }
 
 // APIKeyRecord returns a stored key, with its last use, or ErrNotFound.
@@ -332,7 +377,9 @@ func (s *Store) findKeys(ctx context.Context, filter bson.D, tenant string) ([]A
 	}
 	successor := make(map[string]*apiKeyDoc, len(succs))
 	for i := range succs {
-		successor[succs[i].RotatedFrom] = &succs[i]
+		if !succs[i].RotationClosed { // markers have no tenant; this is belt and braces
+			successor[succs[i].RotatedFrom] = &succs[i]
+		}
 	}
 	used, err := s.lastUsed(ctx, ids)
 	if err != nil {
@@ -348,108 +395,6 @@ func (s *Store) findKeys(ctx context.Context, filter bson.D, tenant string) ([]A
 		out = append(out, k)
 	}
 	return out, nil
-}
-
-// ResolveAPIKeys finds the keys that ref names in tenant: the key with that
-// id, else the keys with that name, newest first.
-func (s *Store) ResolveAPIKeys(ctx context.Context, tenant, ref string) ([]APIKey, error) {
-	k, err := s.APIKeyRecord(ctx, ref)
-	switch {
-	case err == nil && k.Tenant == tenant:
-		return []APIKey{k}, nil
-	case err != nil && !errors.Is(err, ErrNotFound):
-		return nil, err
-	}
-	keys, err := s.keysNamed(ctx, tenant, ref)
-	if err != nil {
-		return nil, err
-	}
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("api key %q in tenant %s (neither an id nor a name): %w", ref, tenant, ErrNotFound)
-	}
-	slices.SortFunc(keys, func(a, b APIKey) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	return keys, nil
-}
-
-// RevokeAPIKey revokes a key at once. Revoking a revoked key keeps its
-// first revocation time. revoked_at is the only field ever updated on a
-// key, so no concurrent write can undo it.
-func (s *Store) RevokeAPIKey(ctx context.Context, tenant, id string) (APIKey, error) {
-	now := ms(s.now())
-	_, err := s.db.Collection(colAPIKeys).UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "tenant", Value: tenant}, {Key: "revoked_at", Value: nil}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "revoked_at", Value: now}}}})
-	if err != nil {
-		return APIKey{}, fmt.Errorf("revoke api key %s: %w", id, err)
-	}
-	k, err := s.APIKeyRecord(ctx, id)
-	if err != nil || k.Tenant != tenant {
-		return APIKey{}, fmt.Errorf("api key %s in tenant %s: %w", id, tenant, ErrNotFound)
-	}
-	if err := s.appendChange(ctx, authz.ChangeAPIKey, tenant, id); err != nil {
-		return APIKey{}, err
-	}
-	return k, nil
-}
-
-// RotateAPIKey stores next as the successor of the key old names (by id
-// and tenant; its state is read from the store, not from the copy) and
-// ends that key after grace: at now+grace (never later than its own
-// expiry), or at once, as a revocation, when grace is zero. next takes
-// the old key's tenant, name, owner and seats. A key has at most one
-// successor: of concurrent rotations exactly one wins, because the
-// successor's insert claims the predecessor under a unique index.
-func (s *Store) RotateAPIKey(ctx context.Context, old APIKey, next APIKey, grace time.Duration) (APIKey, APIKey, error) {
-	now := s.now()
-	if grace < 0 || grace > MaxKeyLifetime {
-		return APIKey{}, APIKey{}, errors.New("grace: must be between 0 and one year")
-	}
-	cur, err := s.keyWithSuccessor(ctx, old.ID)
-	if err != nil || cur.Tenant != old.Tenant {
-		return APIKey{}, APIKey{}, fmt.Errorf("api key %s in tenant %s: %w", old.ID, old.Tenant, ErrNotFound)
-	}
-	if cur.SupersededBy != "" {
-		return APIKey{}, APIKey{}, fmt.Errorf("api key %s was already rotated to %s; rotate that one", cur.ID, cur.SupersededBy)
-	}
-	if st := cur.State(now); st != "active" {
-		return APIKey{}, APIKey{}, fmt.Errorf("api key %s is %s; only an active key can be rotated", cur.ID, st)
-	}
-	next.Tenant, next.Name, next.Owner, next.Seats = cur.Tenant, cur.Name, cur.Owner, cur.Seats
-	if err := validateKey(next, now); err != nil {
-		return APIKey{}, APIKey{}, err
-	}
-	if err := s.checkKeyRefs(ctx, next); err != nil {
-		return APIKey{}, APIKey{}, err
-	}
-	seats := slices.Clone(next.Seats)
-	slices.Sort(seats)
-	d := apiKeyDoc{
-		ID: next.ID, Tenant: next.Tenant, Name: next.Name, Owner: next.Owner, Seats: slices.Compact(seats),
-		Hash: next.Hash.String(), CreatedAt: ms(now), ExpiresAt: ms(next.ExpiresAt), RotatedFrom: cur.ID,
-	}
-	if grace == 0 {
-		d.PreviousRevoked = true
-	} else {
-		end := ms(now.Add(grace))
-		d.PreviousEndsAt = &end
-	}
-	if _, err := s.db.Collection(colAPIKeys).InsertOne(ctx, d); err != nil {
-		if mongo.IsDuplicateKeyError(err) {
-			return APIKey{}, APIKey{}, fmt.Errorf("api key %s was rotated by someone else meanwhile, or id %s is taken; list the keys and try again: %w", cur.ID, next.ID, ErrExists)
-		}
-		return APIKey{}, APIKey{}, fmt.Errorf("create api key %s: %w", next.ID, err)
-	}
-	for _, id := range []string{d.ID, cur.ID} {
-		if err := s.appendChange(ctx, authz.ChangeAPIKey, cur.Tenant, id); err != nil {
-			return APIKey{}, APIKey{}, err
-		}
-	}
-	created, err := d.key(nil)
-	if err != nil {
-		return APIKey{}, APIKey{}, err
-	}
-	ended, err := s.APIKeyRecord(ctx, cur.ID)
-	return created, ended, err
 }
 
 // TouchAPIKeys records last-used times in one unordered bulk write, in a

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/usher-dev/usher/authz"
+	"github.com/usher-dev/usher/internal/wait"
 )
 
 type changeDoc struct {
@@ -92,17 +93,29 @@ func (s *Store) ChangesAfter(ctx context.Context, after int64, limit int) ([]aut
 	return out, nil
 }
 
-// PruneChanges deletes changes older than before, always keeping the newest
-// so that the sequence never restarts.
+// PruneChanges deletes the changes before the oldest one stamped at or
+// after before, always keeping the newest so that the sequence never
+// restarts. It cuts the feed by sequence number, never by the stamps
+// alone: a writer whose clock runs behind stamps a new change as old, and
+// deleting it while keeping its neighbours would leave a hole that makes
+// every follower purge its caches. A writer whose clock runs ahead only
+// keeps more of the feed for a while.
 func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int64, error) {
 	last, err := s.LastChange(ctx)
 	if err != nil || last == 0 {
 		return 0, err
 	}
-	res, err := s.db.Collection(colChanges).DeleteMany(ctx, bson.D{
-		{Key: "_id", Value: bson.D{{Key: "$lt", Value: last}}},
-		{Key: "at", Value: bson.D{{Key: "$lt", Value: ms(before)}}},
-	})
+	keep := last
+	var oldest changeDoc
+	err = s.db.Collection(colChanges).FindOne(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$gte", Value: ms(before)}}}},
+		options.FindOne().SetSort(bson.D{{Key: "_id", Value: 1}})).Decode(&oldest)
+	switch {
+	case err == nil:
+		keep = min(keep, oldest.Seq)
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return 0, fmt.Errorf("prune change feed: %w", err)
+	}
+	res, err := s.db.Collection(colChanges).DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$lt", Value: keep}}}})
 	if err != nil {
 		return 0, fmt.Errorf("prune change feed: %w", err)
 	}
@@ -112,10 +125,5 @@ func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int64, erro
 // backoff sleeps a random moment that grows with attempt, up to 10ms.
 func backoff(ctx context.Context, attempt int) {
 	d := time.Duration(rand.Int64N(int64(min(attempt, 10)) * int64(time.Millisecond))) //nolint:gosec // jitter, not a secret
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
+	wait.Sleep(ctx, d)
 }

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -194,5 +195,52 @@ func TestPruneChangesEmpty(t *testing.T) {
 	n, err := s.PruneChanges(t.Context(), t0.Add(time.Hour))
 	if err != nil || n != 0 {
 		t.Fatalf("PruneChanges of an empty feed = %d, %v; want 0, nil", n, err)
+	}
+}
+
+// TestPruneChangesBySequence writes changes from writers whose clocks
+// disagree: pruning cuts the feed at the oldest change stamped recent
+// enough and keeps everything after it, so a change stamped by a slow
+// clock is not cut out of the middle of the feed (a hole that would purge
+// every follower's caches), and one stamped by a fast clock keeps the
+// feed longer rather than shorter.
+func TestPruneChangesBySequence(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// skew is each writer's clock against the true time t0+i min of
+		// change i (1-based).
+		skew     []time.Duration
+		before   time.Duration // from t0
+		wantKept []int64
+	}{
+		{name: "a slow clock in the middle", skew: []time.Duration{0, 0, 0, -time.Hour, 0},
+			before: 2 * time.Minute, wantKept: []int64{3, 4, 5}},
+		{name: "a slow clock at the end", skew: []time.Duration{0, 0, 0, 0, -time.Hour},
+			before: 2 * time.Minute, wantKept: []int64{3, 4, 5}},
+		{name: "a fast clock keeps what follows it", skew: []time.Duration{0, 10 * time.Hour, 0, 0, 0},
+			before: 3 * time.Minute, wantKept: []int64{2, 3, 4, 5}},
+		{name: "only slow clocks: the newest stays", skew: []time.Duration{-time.Hour, -time.Hour, -time.Hour},
+			before: time.Minute, wantKept: []int64{3}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, c := openStore(t)
+			for i, skew := range tc.skew {
+				c.Set(t0.Add(time.Duration(i)*time.Minute + skew))
+				mustTenant(t, s, fmt.Sprintf("t%d", i+1))
+			}
+			if _, err := s.PruneChanges(t.Context(), t0.Add(tc.before)); err != nil {
+				t.Fatalf("PruneChanges: %v", err)
+			}
+			var kept []int64
+			for _, ch := range changesSince(t, s, 0) {
+				kept = append(kept, ch.Seq)
+			}
+			if diff := cmp.Diff(tc.wantKept, kept); diff != "" {
+				t.Errorf("changes kept (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,22 +20,44 @@ type Issuer struct {
 	Audience string `json:"audience"`
 	// GroupsClaim names the claim holding the user's groups: memberOf,
 	// groups, roles, or a dotted path such as realm_access.roles.
-	GroupsClaim string    `json:"groups_claim"`
-	CreatedAt   time.Time `json:"created_at"`
+	GroupsClaim string `json:"groups_claim"`
+	// TokenType, if set, is the JOSE typ the tokens must carry (at+jwt for
+	// RFC 9068 access tokens), so that the IdP's ID tokens for the same
+	// audience do not pass as access tokens.
+	TokenType string `json:"token_type,omitempty"`
+	// ClientIDs, if set, are the clients whose tokens are accepted: the
+	// token's azp and client_id claims, those present, must be among them,
+	// and one must be present.
+	ClientIDs []string `json:"client_ids,omitempty"`
+	// MatchGroupNames lets a group whose name is a seat's name give that
+	// seat. Off, only a seat's --group aliases match: otherwise whoever
+	// may create a group named "admins" at the IdP holds the admins seat.
+	MatchGroupNames bool      `json:"match_group_names"`
+	CreatedAt       time.Time `json:"created_at"`
 }
 
+// issuerDoc is the stored trust. Records written before token_type,
+// client_ids and match_group_names existed load with their zero values:
+// no typ required, any client, aliases only.
 type issuerDoc struct {
-	ID          string    `bson:"_id"` // tenant and issuer: one trust per pair
-	Tenant      string    `bson:"tenant"`
-	Issuer      string    `bson:"issuer"`
-	Audience    string    `bson:"audience"`
-	GroupsClaim string    `bson:"groups_claim"`
-	CreatedAt   time.Time `bson:"created_at"`
+	ID              string    `bson:"_id"` // tenant and issuer: one trust per pair
+	Tenant          string    `bson:"tenant"`
+	Issuer          string    `bson:"issuer"`
+	Audience        string    `bson:"audience"`
+	GroupsClaim     string    `bson:"groups_claim"`
+	TokenType       string    `bson:"token_type,omitempty"`
+	ClientIDs       []string  `bson:"client_ids,omitempty"`
+	MatchGroupNames bool      `bson:"match_group_names,omitempty"`
+	CreatedAt       time.Time `bson:"created_at"`
 }
 
 func (d issuerDoc) issuer() Issuer {
-	return Issuer{Tenant: d.Tenant, Issuer: d.Issuer, Audience: d.Audience, GroupsClaim: d.GroupsClaim, CreatedAt: d.CreatedAt.UTC()}
+	return Issuer{Tenant: d.Tenant, Issuer: d.Issuer, Audience: d.Audience, GroupsClaim: d.GroupsClaim,
+		TokenType: d.TokenType, ClientIDs: d.ClientIDs, MatchGroupNames: d.MatchGroupNames, CreatedAt: d.CreatedAt.UTC()}
 }
+
+// maxClientIDs bounds an issuer's allowed clients.
+const maxClientIDs = 64
 
 func issuerID(tenant, issuer string) string { return tenant + " " + issuer }
 
@@ -55,7 +78,35 @@ func validateIssuer(is Issuer) error {
 	if !validClaimPath(is.GroupsClaim) {
 		errs = append(errs, fmt.Errorf("groups claim %q: a claim name or a dotted path such as realm_access.roles", is.GroupsClaim))
 	}
+	if is.TokenType != "" && !validTokenType(is.TokenType) {
+		errs = append(errs, fmt.Errorf("token type %q: a media type of at most 64 letters, digits and +-. such as at+jwt", is.TokenType))
+	}
+	if len(is.ClientIDs) > maxClientIDs {
+		errs = append(errs, fmt.Errorf("client ids: at most %d", maxClientIDs))
+	}
+	for i, id := range is.ClientIDs {
+		if id == "" || len(id) > 256 || strings.ContainsAny(id, " \t\r\n") {
+			errs = append(errs, fmt.Errorf("client id %q: 1–256 characters, without spaces", id))
+		} else if slices.Contains(is.ClientIDs[:i], id) {
+			errs = append(errs, fmt.Errorf("client id %q: given twice", id))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// validTokenType accepts a JOSE typ value (RFC 7515 §4.1.9): a media type,
+// usually without its "application/" prefix.
+func validTokenType(t string) bool {
+	if len(t) > 64 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.' || c == '/') {
+			return false
+		}
+	}
+	return true
 }
 
 // validClaimPath accepts claim names and dotted paths of them.
@@ -86,8 +137,12 @@ func (s *Store) AddIssuer(ctx context.Context, is Issuer) (Issuer, error) {
 	if _, err := s.Tenant(ctx, is.Tenant); err != nil {
 		return Issuer{}, err
 	}
+	if len(is.ClientIDs) == 0 {
+		is.ClientIDs = nil
+	}
 	d := issuerDoc{ID: issuerID(is.Tenant, is.Issuer), Tenant: is.Tenant, Issuer: is.Issuer,
-		Audience: is.Audience, GroupsClaim: is.GroupsClaim, CreatedAt: ms(s.now())}
+		Audience: is.Audience, GroupsClaim: is.GroupsClaim, TokenType: is.TokenType, ClientIDs: is.ClientIDs,
+		MatchGroupNames: is.MatchGroupNames, CreatedAt: ms(s.now())}
 	if err := s.insert(ctx, colIssuers, d, "issuer "+is.Issuer+" in tenant "+is.Tenant); err != nil {
 		return Issuer{}, err
 	}

@@ -59,7 +59,16 @@ type Options struct {
 	// MasterKey seals and opens signing key secrets. The zero key can do
 	// everything else.
 	MasterKey seal.Key
+	// Timeout bounds every store operation whose context has no earlier
+	// deadline, so that a hung connection fails a call instead of
+	// blocking it forever. Zero means DefaultTimeout.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is the driver-level bound on one store operation: far
+// above what any of usher's operations takes on a working store, so that
+// it only ends calls on a connection that stopped answering.
+const DefaultTimeout = 15 * time.Second
 
 // Store is usher's data in MongoDB (or the embedded FerretDB). It is safe
 // for concurrent use.
@@ -100,8 +109,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		_ = s.closeEmbedded()
 		return nil, err
 	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
 	client, err := mongo.Connect(options.Client().ApplyURI(uri).
 		SetServerSelectionTimeout(5 * time.Second).
+		SetConnectTimeout(5 * time.Second).
+		SetTimeout(timeout).
 		SetAppName("usher"))
 	if err != nil {
 		_ = s.closeEmbedded()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -148,21 +147,15 @@ func newAPIKeyRevoke(e *env, sf *storeFlags, tenant *string) *cobra.Command {
 				return err
 			}
 			return sf.withStore(c.Context(), e, func(ctx context.Context, s *store.Store) error {
-				keys, err := s.ResolveAPIKeys(ctx, *tenant, a[0])
-				if err != nil {
-					return err
-				}
-				for _, k := range keys {
-					if !k.RevokedAt.IsZero() {
-						fmt.Fprintf(e.stdout, "api key %s (%s) was already revoked at %s\n", k.ID, k.Name, tsFormat(k.RevokedAt))
+				revs, err := s.RevokeAPIKeyByRef(ctx, *tenant, a[0])
+				for _, r := range revs {
+					if r.Already {
+						fmt.Fprintf(e.stdout, "api key %s (%s) was already revoked at %s\n", r.Key.ID, r.Key.Name, tsFormat(r.Key.RevokedAt))
 						continue
 					}
-					if _, err := s.RevokeAPIKey(ctx, *tenant, k.ID); err != nil {
-						return err
-					}
-					fmt.Fprintf(e.stdout, "revoked api key %s (%s)\n", k.ID, k.Name)
+					fmt.Fprintf(e.stdout, "revoked api key %s (%s)\n", r.Key.ID, r.Key.Name)
 				}
-				return nil
+				return err
 			})
 		},
 	}
@@ -194,14 +187,11 @@ func newAPIKeyRotate(e *env, sf *storeFlags, tenant *string) *cobra.Command {
 				return usageError{err}
 			}
 			return sf.withStore(c.Context(), e, func(ctx context.Context, s *store.Store) error {
-				old, err := rotationTarget(ctx, s, *tenant, a[0])
-				if err != nil {
-					return err
+				next := store.APIKey{ID: nk.ID, Hash: nk.Hash}
+				if life != 0 { // else the old key's lifetime
+					next.ExpiresAt = time.Now().Add(life)
 				}
-				if life == 0 { // keep the old key's lifetime
-					life = min(old.ExpiresAt.Sub(old.CreatedAt), store.MaxKeyLifetime)
-				}
-				next, ended, err := s.RotateAPIKey(ctx, old, store.APIKey{ID: nk.ID, Hash: nk.Hash, ExpiresAt: time.Now().Add(life)}, g)
+				created, ended, err := s.RotateAPIKeyByRef(ctx, *tenant, a[0], next, g)
 				if err != nil {
 					return err
 				}
@@ -209,7 +199,7 @@ func newAPIKeyRotate(e *env, sf *storeFlags, tenant *string) *cobra.Command {
 				if ended.RevokedAt.IsZero() {
 					until = "valid until " + tsFormat(ended.ExpiresAt)
 				}
-				return printNewKey(e, out, nk.Key, next, fmt.Sprintf("rotated api key %s to %s (the old key is %s)", old.ID, next.ID, until))
+				return printNewKey(e, out, nk.Key, created, fmt.Sprintf("rotated api key %s to %s (the old key is %s)", ended.ID, created.ID, until))
 			})
 		},
 	}
@@ -217,35 +207,4 @@ func newAPIKeyRotate(e *env, sf *storeFlags, tenant *string) *cobra.Command {
 	c.Flags().StringVar(&expires, "expires", "", "the new key's lifetime (default: the old key's)")
 	out.register(c.Flags())
 	return c
-}
-
-// rotationTarget picks the key to rotate: the one with that id, or the
-// tenant's one active key of that name that no rotation replaced yet.
-func rotationTarget(ctx context.Context, s *store.Store, tenant, ref string) (store.APIKey, error) {
-	keys, err := s.ResolveAPIKeys(ctx, tenant, ref)
-	if err != nil {
-		return store.APIKey{}, err
-	}
-	if len(keys) == 1 && keys[0].ID == ref {
-		return keys[0], nil
-	}
-	var current []store.APIKey
-	now := time.Now()
-	for _, k := range keys {
-		if k.SupersededBy == "" && k.State(now) == "active" {
-			current = append(current, k)
-		}
-	}
-	switch len(current) {
-	case 1:
-		return current[0], nil
-	case 0:
-		return store.APIKey{}, fmt.Errorf("api key %q in tenant %s: no active key of that name to rotate", ref, tenant)
-	default:
-		ids := make([]string, len(current))
-		for i, k := range current {
-			ids[i] = k.ID
-		}
-		return store.APIKey{}, errors.New("several active keys are named " + ref + " (" + strings.Join(ids, ", ") + "); rotate one by id")
-	}
 }

@@ -4,21 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/bits"
+	"io"
+	"maps"
+	"net"
 	"runtime"
-	"sync"
-	"sync/atomic"
+	"slices"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+
+	"github.com/usher-dev/usher/envoy"
+	"github.com/usher-dev/usher/internal/loadgen"
 )
 
 // Bounds of one bench run, so that no load test runs away.
 const (
 	maxBenchDuration    = 10 * time.Minute
 	maxBenchConcurrency = 4096
+	maxBenchRounds      = 20
 )
 
 type benchFlags struct {
@@ -27,23 +32,14 @@ type benchFlags struct {
 	requests    int64
 	concurrency int
 	connections int
+	rate        float64
+	vs          string
+	rounds      int
+	noopServer  string
 	out         outputFlag
 }
 
-type benchResult struct {
-	Requests    int64            `json:"requests"`
-	Errors      int64            `json:"errors"`
-	Seconds     float64          `json:"seconds"`
-	PerSecond   float64          `json:"requests_per_second"`
-	ByStatus    map[string]int64 `json:"by_status"`
-	P50Micros   float64          `json:"p50_us"`
-	P90Micros   float64          `json:"p90_us"`
-	P99Micros   float64          `json:"p99_us"`
-	MaxMicros   float64          `json:"max_us"`
-	Concurrency int              `json:"concurrency"`
-	Connections int              `json:"connections"`
-	FirstError  string           `json:"first_error,omitempty"`
-}
+type benchResult = loadgen.Result
 
 func newBenchCmd(e *env) *cobra.Command {
 	var f benchFlags
@@ -54,33 +50,43 @@ func newBenchCmd(e *env) *cobra.Command {
 from --concurrency workers over --connections gRPC connections, until
 --duration passes or --requests were sent, and prints throughput, latency
 percentiles and the answers by HTTP status. It is bounded: at most 10m and
-4096 workers.`,
+4096 workers.
+
+With --rate, the workers send that many Checks per second in all instead of
+as fast as answered, and latency counts from when each Check was due.
+
+With --vs ADDR, bench compares usher at --addr with another ext_authz
+server at ADDR (such as a no-op one): --rounds alternating runs of
+--duration each as fast as answered, then as many at half of usher's
+throughput, and prints the throughput ratio and the p50/p99 of each.`,
 		Args: args(),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := f.check(); err != nil {
 				return err
 			}
+			if f.noopServer != "" {
+				return serveNoop(c.Context(), e.stdout, f.noopServer)
+			}
 			req, err := f.client.request()
 			if err != nil {
 				return err
 			}
-			res, err := runBench(c.Context(), &f, req)
+			load := loadgen.Config{Request: req, Duration: f.duration, Requests: f.requests, Concurrency: f.concurrency, Rate: f.rate}
+			if load.Conns, err = f.dial(f.client.addr); err != nil {
+				return err
+			}
+			defer closeAll(load.Conns)
+			if f.vs != "" {
+				return f.compare(c.Context(), e, load)
+			}
+			res, err := loadgen.Run(c.Context(), load)
 			if err != nil {
 				return err
 			}
 			if f.out.json() {
 				return writeJSON(e.stdout, res)
 			}
-			fmt.Fprintf(e.stdout, "%d requests in %.2fs: %.0f/s over %d workers, %d connections\n",
-				res.Requests, res.Seconds, res.PerSecond, res.Concurrency, res.Connections)
-			fmt.Fprintf(e.stdout, "latency p50 %.0fµs  p90 %.0fµs  p99 %.0fµs  max %.0fµs\n",
-				res.P50Micros, res.P90Micros, res.P99Micros, res.MaxMicros)
-			for _, s := range sortedStatus(res.ByStatus) {
-				fmt.Fprintf(e.stdout, "HTTP %s: %d\n", s, res.ByStatus[s])
-			}
-			if res.Errors > 0 {
-				fmt.Fprintf(e.stdout, "errors: %d (first: %s)\n", res.Errors, res.FirstError)
-			}
+			printBench(e.stdout, res)
 			if res.Requests == res.Errors {
 				return errors.New("no Check succeeded")
 			}
@@ -93,6 +99,11 @@ percentiles and the answers by HTTP status. It is bounded: at most 10m and
 	fs.Int64Var(&f.requests, "requests", 0, "stop after this many requests (0: only --duration bounds the run)")
 	fs.IntVar(&f.concurrency, "concurrency", 4*runtime.GOMAXPROCS(0), "concurrent workers")
 	fs.IntVar(&f.connections, "connections", 1, "gRPC connections the workers share")
+	fs.Float64Var(&f.rate, "rate", 0, "Checks per second in all (0: as fast as answered)")
+	fs.StringVar(&f.vs, "vs", "", "compare with the ext_authz server at this address (see above)")
+	fs.IntVar(&f.rounds, "rounds", 3, "with --vs: alternating runs per server and phase")
+	fs.StringVar(&f.noopServer, "noop-server", "", "serve a no-op ext_authz server (allows everything) on this address until interrupted")
+	_ = fs.MarkHidden("noop-server")
 	f.out.register(fs)
 	return c
 }
@@ -107,165 +118,112 @@ func (f *benchFlags) check() error {
 		return usagef("--concurrency must be between 1 and %d", maxBenchConcurrency)
 	case f.connections < 1 || f.connections > f.concurrency:
 		return usagef("--connections must be between 1 and --concurrency")
+	case f.rate < 0:
+		return usagef("--rate must not be negative")
+	case f.vs != "" && (f.rounds < 1 || f.rounds > maxBenchRounds):
+		return usagef("--rounds must be between 1 and %d", maxBenchRounds)
+	case f.vs != "" && time.Duration(4*f.rounds)*f.duration > maxBenchDuration:
+		return usagef("--vs runs 4 × --rounds × --duration, which must be at most %s", maxBenchDuration)
+	case f.vs != "" && (f.requests != 0 || f.rate != 0):
+		return usagef("--vs takes neither --requests nor --rate")
 	}
 	return f.out.check()
 }
 
-func runBench(ctx context.Context, f *benchFlags, req *authv3.CheckRequest) (benchResult, error) {
-	conns := make([]*grpc.ClientConn, f.connections)
-	for i := range conns {
-		c, err := f.client.dial()
+// dial opens --connections connections to addr.
+func (f *benchFlags) dial(addr string) ([]*grpc.ClientConn, error) {
+	cf := f.client
+	cf.addr = addr
+	conns := make([]*grpc.ClientConn, 0, f.connections)
+	for range f.connections {
+		c, err := cf.dial()
 		if err != nil {
-			return benchResult{}, err
+			closeAll(conns)
+			return nil, err
 		}
-		defer func() { _ = c.Close() }()
-		conns[i] = c
+		conns = append(conns, c)
 	}
-	// The run ends when stop closes: requests in flight then finish under
-	// their own timeout, so the end of the run is never counted as errors.
-	stop := make(chan struct{})
-	timer := time.AfterFunc(f.duration, func() { close(stop) })
-	defer timer.Stop()
-	stopped := func() bool {
-		select {
-		case <-stop:
-			return true
-		case <-ctx.Done():
-			return true
-		default:
-			return false
+	return conns, nil
+}
+
+func closeAll(conns []*grpc.ClientConn) {
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+func printBench(w io.Writer, res benchResult) {
+	fmt.Fprintf(w, "%d requests in %.2fs: %.0f/s over %d workers, %d connections\n",
+		res.Requests, res.Seconds, res.PerSecond, res.Concurrency, res.Connections)
+	fmt.Fprintf(w, "latency p50 %.0fµs  p90 %.0fµs  p99 %.0fµs  max %.0fµs\n",
+		res.P50Micros, res.P90Micros, res.P99Micros, res.MaxMicros)
+	for _, s := range slices.Sorted(maps.Keys(res.ByStatus)) {
+		fmt.Fprintf(w, "HTTP %s: %d\n", s, res.ByStatus[s])
+	}
+	if res.Errors > 0 {
+		fmt.Fprintf(w, "errors: %d (first: %s)\n", res.Errors, res.FirstError)
+	}
+}
+
+// compare runs loadgen.Compare with --vs as the base and --addr as the
+// target.
+func (f *benchFlags) compare(ctx context.Context, e *env, load loadgen.Config) error {
+	base, err := f.dial(f.vs)
+	if err != nil {
+		return err
+	}
+	defer closeAll(base)
+	cmp, err := loadgen.Compare(ctx, load, f.rounds, base, load.Conns)
+	if err != nil {
+		return err
+	}
+	if f.out.json() {
+		return writeJSON(e.stdout, cmp)
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "%d rounds of %s per server, %d workers, %d connections; usher at %s, baseline at %s\n",
+		cmp.Rounds, f.duration, f.concurrency, f.connections, f.client.addr, f.vs)
+	line := func(name string, r benchResult) {
+		fmt.Fprintf(w, "  %-8s %8.0f/s  p50 %6.0fµs  p99 %6.0fµs  (%d requests, %d errors, HTTP %v)\n",
+			name, r.PerSecond, r.P50Micros, r.P99Micros, r.Requests, r.Errors, r.ByStatus)
+	}
+	fmt.Fprintln(w, "as fast as answered:")
+	line("baseline", cmp.Base)
+	line("usher", cmp.Target)
+	fmt.Fprintf(w, "  throughput ratio usher/baseline: %.3f (rounds: %s)\n", cmp.Ratio, fmtRatios(cmp.RoundRatios))
+	fmt.Fprintf(w, "at half of usher's throughput (%.0f/s offered to each):\n", cmp.HalfRate)
+	line("baseline", cmp.BaseHalf)
+	line("usher", cmp.TargetHalf)
+	fmt.Fprintf(w, "  p99 ratio usher/baseline: %.2f\n", cmp.P99Ratio)
+	if cmp.Target.ByStatus["200"] == 0 {
+		return errors.New("usher allowed no Check: is the request one it allows?")
+	}
+	return nil
+}
+
+func fmtRatios(rs []float64) string {
+	s := ""
+	for i, r := range rs {
+		if i > 0 {
+			s += " "
 		}
+		s += fmt.Sprintf("%.3f", r)
 	}
-	var (
-		sent      atomic.Int64
-		mu        sync.Mutex
-		total     latencyHistogram
-		byStatus  = map[string]int64{}
-		errs      int64
-		firstErr  string
-		wg        sync.WaitGroup
-		perWorker = make([]latencyHistogram, f.concurrency)
-	)
-	start := time.Now()
-	for w := range f.concurrency {
-		client := authv3.NewAuthorizationClient(conns[w%len(conns)])
-		wg.Go(func() {
-			h := &perWorker[w]
-			status := map[string]int64{}
-			var nerr int64
-			var first string
-			for !stopped() && (f.requests == 0 || sent.Add(1) <= f.requests) {
-				t := time.Now()
-				rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				resp, err := client.Check(rctx, req)
-				cancel()
-				if err != nil {
-					if ctx.Err() != nil {
-						break // interrupted: not an error of the server
-					}
-					nerr++
-					if first == "" {
-						first = err.Error()
-					}
-					continue
-				}
-				h.add(time.Since(t))
-				status[statusOf(resp)]++
-			}
-			mu.Lock()
-			for k, v := range status {
-				byStatus[k] += v
-			}
-			errs += nerr
-			if firstErr == "" {
-				firstErr = first
-			}
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start).Seconds()
-	for i := range perWorker {
-		total.merge(&perWorker[i])
-	}
-	n := total.count + errs
-	return benchResult{
-		Requests: n, Errors: errs, Seconds: elapsed, PerSecond: float64(total.count) / elapsed,
-		ByStatus: byStatus, P50Micros: total.quantile(0.50), P90Micros: total.quantile(0.90),
-		P99Micros: total.quantile(0.99), MaxMicros: float64(total.max) / 1e3,
-		Concurrency: f.concurrency, Connections: f.connections, FirstError: firstErr,
-	}, nil
+	return s
 }
 
-func statusOf(resp *authv3.CheckResponse) string {
-	if resp.GetOkResponse() != nil && resp.GetStatus().GetCode() == 0 {
-		return "200"
+// serveNoop serves loadgen.Noop on addr until ctx ends, printing the
+// address it listens on.
+func serveNoop(ctx context.Context, w io.Writer, addr string) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--noop-server: %w", err)
 	}
-	return statusLabel(int(resp.GetDeniedResponse().GetStatus().GetCode()))
-}
-
-func sortedStatus(m map[string]int64) []string {
-	s := make(map[string]string, len(m))
-	for k := range m {
-		s[k] = k
-	}
-	return sortedKeys(s)
-}
-
-// latencyHistogram records durations in log-linear buckets: 16 per power of
-// two of nanoseconds, so a quantile is within ~6% of the truth, in fixed
-// memory however long the run.
-type latencyHistogram struct {
-	buckets [64 * 16]int64
-	count   int64
-	max     int64
-}
-
-func (h *latencyHistogram) add(d time.Duration) {
-	ns := max(int64(d), 1)
-	h.buckets[bucketOf(ns)]++
-	h.count++
-	h.max = max(h.max, ns)
-}
-
-func bucketOf(ns int64) int {
-	e := 63 - bits.LeadingZeros64(uint64(ns)) // floor(log2 ns)
-	if e < 4 {
-		return int(ns)
-	}
-	sub := (ns >> (e - 4)) & 15 // the 4 bits after the leading one
-	return e*16 + int(sub)
-}
-
-// bucketValue is the lower bound of a bucket, in nanoseconds.
-func bucketValue(b int) int64 {
-	e, sub := b/16, int64(b%16)
-	if e < 4 {
-		return int64(b)
-	}
-	return (16 + sub) << (e - 4)
-}
-
-func (h *latencyHistogram) merge(o *latencyHistogram) {
-	for i, v := range o.buckets {
-		h.buckets[i] += v
-	}
-	h.count += o.count
-	h.max = max(h.max, o.max)
-}
-
-// quantile returns the q-quantile in microseconds.
-func (h *latencyHistogram) quantile(q float64) float64 {
-	if h.count == 0 {
-		return 0
-	}
-	rank := int64(q * float64(h.count))
-	var seen int64
-	for i, v := range h.buckets {
-		seen += v
-		if seen > rank {
-			return float64(bucketValue(i)) / 1e3
-		}
-	}
-	return float64(h.max) / 1e3
+	// The same gRPC options as usher serve: the floor is what gRPC costs.
+	gs := grpc.NewServer(envoy.ServerOptions()...)
+	authv3.RegisterAuthorizationServer(gs, loadgen.Noop{})
+	fmt.Fprintf(w, "noop ext_authz server on %s\n", lis.Addr())
+	stop := context.AfterFunc(ctx, gs.Stop)
+	defer stop()
+	return gs.Serve(lis)
 }

@@ -5,15 +5,15 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/usher-dev/usher/internal/checkclient"
 )
 
 // clientFlags describe one Check request and where to send it, for
@@ -50,42 +50,23 @@ func (f *clientFlags) register(fs *pflag.FlagSet, e *env) {
 
 // request builds a CheckRequest shaped as Envoy sends one.
 func (f *clientFlags) request() (*authv3.CheckRequest, error) {
-	headers := map[string]string{}
+	r := checkclient.Request{Method: f.method, Host: f.host, Path: f.path}
 	for _, h := range f.headers {
-		name, value, ok := strings.Cut(h, ":")
-		name = strings.ToLower(strings.TrimSpace(name))
-		if !ok || name == "" {
+		hv, ok := checkclient.ParseHeader(h)
+		if !ok {
 			return nil, usagef("--header %q: want \"Name: value\"", h)
 		}
-		value = strings.TrimSpace(value)
-		if prev, dup := headers[name]; dup {
-			value = prev + "," + value
-		}
-		headers[name] = value
+		r.Headers = append(r.Headers, hv)
 	}
-	method := strings.ToUpper(f.method)
-	headers[":method"] = method
-	headers[":path"] = f.path
-	headers[":authority"] = f.host
-	headers[":scheme"] = "http"
-	ext := map[string]string{}
+	r.Extensions = map[string]string{}
 	for _, x := range f.extensions {
 		k, v, ok := strings.Cut(x, "=")
 		if !ok || k == "" {
 			return nil, usagef("--ext %q: want KEY=VALUE", x)
 		}
-		ext[k] = v
+		r.Extensions[k] = v
 	}
-	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Source: &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
-			SocketAddress: &corev3.SocketAddress{Address: "127.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 50000}},
-		}}},
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Id: "usher-cli", Method: method, Host: f.host, Path: f.path, Scheme: "http", Protocol: "HTTP/1.1",
-			Headers: headers,
-		}},
-		ContextExtensions: ext,
-	}}, nil
+	return r.CheckRequest(), nil
 }
 
 // dial connects to usher.
@@ -117,13 +98,4 @@ func (f *clientFlags) dial() (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("connect to %s: %w", f.addr, err)
 	}
 	return conn, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/pflag"
 
+	"github.com/usher-dev/usher/internal/config"
 	"github.com/usher-dev/usher/internal/seal"
 )
 
@@ -13,28 +13,11 @@ import (
 // named by --master-key-file (USHER_MASTER_KEY_FILE). No key is not an
 // error here: the commands that need one say so.
 func loadMasterKey(getenv func(string) string, file string) (seal.Key, error) {
-	inline := getenv("USHER_MASTER_KEY")
-	switch {
-	case inline != "" && file != "":
-		return seal.Key{}, usagef("set USHER_MASTER_KEY or --master-key-file (USHER_MASTER_KEY_FILE), not both")
-	case inline != "":
-		k, err := seal.ParseKey(inline)
-		if err != nil {
-			return seal.Key{}, usagef("USHER_MASTER_KEY: %v", err)
-		}
-		return k, nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return seal.Key{}, usagef("master_key_file: %v", err)
-		}
-		k, err := seal.ParseKey(string(b))
-		if err != nil {
-			return seal.Key{}, usagef("master_key_file %s: %v", file, err)
-		}
-		return k, nil
+	k, err := config.MasterKey(getenv, file)
+	if err != nil {
+		return k, usageError{err}
 	}
-	return seal.Key{}, nil
+	return k, nil
 }
 
 // masterKeyFlag is --master-key-file for admin commands that touch signing

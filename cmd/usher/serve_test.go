@@ -47,9 +47,12 @@ func newServer(t *testing.T) *server {
 	return s
 }
 
+// args are the serve arguments of s. The check timeout is far above the
+// default 150ms: a first Check on cold caches under -race on a busy
+// machine can take longer, and these tests assert decisions, not speed.
 func (s *server) args(dir string, extra ...string) []string {
 	return append([]string{"serve", "--data-dir", dir, "--grpc-addr", s.grpcAddr, "--http-addr", s.httpAddr,
-		"--rules", s.rules, "--log-format", "json", "--changes-interval", "200ms"}, extra...)
+		"--rules", s.rules, "--log-format", "json", "--changes-interval", "200ms", "--check-timeout", "5s"}, extra...)
 }
 
 // waitReady polls /readyz until it answers 200.
@@ -343,12 +346,15 @@ func TestTwoProcesses(t *testing.T) {
 	}
 
 	cli(t, bin, "apikey", "revoke", "--tenant", "acme", "ci", d)
-	within2s(t, "the revoked API key", func() bool { return s.check(t, "/spaces/proj1/datasets/x", key) == 401 })
+	withinASecond(t, "the revoked API key", func() bool {
+		status, reason := s.send(t, "/spaces/proj1/datasets/x", "x-api-key: "+key)
+		return status == 401 && reason == "apikey_revoked"
+	})
 	kid := strings.Fields(cli(t, bin, "key", "list", "--tenant", "acme", d))[5] // the first row's KID
 	cli(t, bin, "key", "revoke", "--tenant", "acme", kid, d)
-	within2s(t, "the token of a revoked signing key", func() bool {
-		_, reason := s.checkAuth(t, "/spaces/proj1/datasets/x", "Bearer "+token)
-		return reason == "token_revoked"
+	withinASecond(t, "the token of a revoked signing key", func() bool {
+		status, reason := s.checkAuth(t, "/spaces/proj1/datasets/x", "Bearer "+token)
+		return status == 401 && reason == "token_revoked"
 	})
 
 	// SIGHUP reloads the rules: make /me public.
@@ -364,19 +370,7 @@ func TestTwoProcesses(t *testing.T) {
 	}
 	waitUntil(t, func() bool { return s.check(t, "/me", "") == 200 }, "the rules to reload")
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- p.cmd.Wait() }()
-	select {
-	case err := <-waitErr:
-		if err != nil {
-			t.Fatalf("serve after SIGTERM: %v\n%s", err, p.logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop on SIGTERM")
-	}
+	stopsCleanly(t, p, "serve after SIGTERM")
 	logs := p.logs.String()
 	for _, want := range []string{`"msg":"SIGHUP: rules reloaded"`, `"msg":"shutting down: draining in-flight Checks"`, `"msg":"stopped"`} {
 		if !strings.Contains(logs, want) {
@@ -389,14 +383,34 @@ func TestTwoProcesses(t *testing.T) {
 	assertJSONLines(t, logs)
 }
 
-// within2s polls cond until it holds, failing the test after 2s: the bound
-// on a change reaching every server.
-func within2s(t *testing.T, what string, cond func() bool) {
+// stopsCleanly sends SIGTERM to the serving process and requires it to exit
+// 0 within 30 s.
+func stopsCleanly(t *testing.T, p *proc, what string) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- p.cmd.Wait() }()
+	select {
+	case err := <-waitErr:
+		if err != nil {
+			t.Fatalf("%s: %v (want exit 0)\n%s", what, err, p.logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s: did not stop on SIGTERM", what)
+	}
+}
+
+// withinASecond polls cond until it holds, failing the test if it does not
+// within the README's bound: "every running server applies the change
+// within a second" of the CLI returning.
+func withinASecond(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	start := time.Now()
 	for !cond() {
-		if time.Since(start) > 2*time.Second {
-			t.Fatalf("%s was still allowed 2s after the CLI revoked it", what)
+		if time.Since(start) > time.Second {
+			t.Fatalf("%s: the revocation had not reached the server with its reason 1s after the CLI returned", what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -463,5 +477,33 @@ func TestServeWaitsForMongoDB(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+// TestServeSIGHUPWhileWaitingForMongoDB: a SIGHUP that arrives while the
+// real binary waits for an unreachable MongoDB does not kill it; SIGTERM
+// then stops it cleanly.
+func TestServeSIGHUPWhileWaitingForMongoDB(t *testing.T) {
+	bin, err := buildUsher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t)
+	p := startProc(t, bin, "serve", "--mongo-uri", "mongodb://"+freePort(t)+"/usher",
+		"--grpc-addr", s.grpcAddr, "--http-addr", s.httpAddr, "--log-format", "json")
+	waitUntil(t, func() bool {
+		resp, err := http.Get("http://" + s.httpAddr + "/healthz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "/healthz")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	stopsCleanly(t, p, "serve after SIGHUP and SIGTERM")
+	if logs := p.logs.String(); !strings.Contains(logs, `"msg":"stopped before start-up finished"`) {
+		t.Errorf("logs lack the stop while waiting for MongoDB:\n%s", logs)
 	}
 }

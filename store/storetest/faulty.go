@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/usher-dev/usher/authz"
+	"github.com/usher-dev/usher/internal/wait"
 	"github.com/usher-dev/usher/store"
 )
 
@@ -15,7 +16,8 @@ var ErrInjected = errors.New("injected store failure")
 
 // Faulty is the real store with the faults a real store cannot be made to
 // show on demand — failing, slow, panicking — on the lookups a decision
-// makes. It counts those lookups. Everything else is the real store.
+// makes, and a change feed whose reads hang. It counts those lookups and
+// reads. Everything else is the real store.
 type Faulty struct {
 	*store.Store
 	Fail      atomic.Bool
@@ -23,17 +25,19 @@ type Faulty struct {
 	Delay     atomic.Int64 // nanoseconds
 	KeyReads  atomic.Int64
 	SeatReads atomic.Int64
+	// HangFeed is how many of the next change feed reads hang until their
+	// context ends, as on a connection that stopped answering.
+	HangFeed  atomic.Int64
+	FeedReads atomic.Int64
+	// KeyReadsInFlight counts the key reads running now, and
+	// MaxKeyReadsInFlight the most that ever ran at once.
+	KeyReadsInFlight    atomic.Int64
+	MaxKeyReadsInFlight atomic.Int64
 }
 
 func (f *Faulty) fault(ctx context.Context) error {
-	if d := time.Duration(f.Delay.Load()); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if d := time.Duration(f.Delay.Load()); d > 0 && !wait.Sleep(ctx, d) {
+		return ctx.Err()
 	}
 	if f.Panic.Load() {
 		panic("injected panic")
@@ -47,10 +51,27 @@ func (f *Faulty) fault(ctx context.Context) error {
 // APIKey implements authz.KeyLookup with the faults.
 func (f *Faulty) APIKey(ctx context.Context, id string) (authz.APIKey, error) {
 	f.KeyReads.Add(1)
+	n := f.KeyReadsInFlight.Add(1)
+	defer f.KeyReadsInFlight.Add(-1)
+	for m := f.MaxKeyReadsInFlight.Load(); n > m && !f.MaxKeyReadsInFlight.CompareAndSwap(m, n); {
+		m = f.MaxKeyReadsInFlight.Load()
+	}
 	if err := f.fault(ctx); err != nil {
 		return authz.APIKey{}, err
 	}
 	return f.Store.APIKey(ctx, id)
+}
+
+// ChangesAfter implements authz.ChangeFeed, hanging while HangFeed says.
+func (f *Faulty) ChangesAfter(ctx context.Context, after int64, limit int) ([]authz.Change, error) {
+	f.FeedReads.Add(1)
+	for n := f.HangFeed.Load(); n > 0; n = f.HangFeed.Load() {
+		if f.HangFeed.CompareAndSwap(n, n-1) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+	}
+	return f.Store.ChangesAfter(ctx, after, limit)
 }
 
 // Seat implements authz.SeatLookup with the faults.

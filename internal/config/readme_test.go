@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -13,7 +13,7 @@ func TestREADMEDocumentsEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := defaultServeConfig()
+	cfg := Default()
 	for _, s := range cfg.settings() {
 		row := "| `" + s.key + "` | `" + s.env() + "` | `--" + s.flag + "` |"
 		i := strings.Index(string(readme), row)

@@ -1,12 +1,10 @@
-package main
+package config
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -14,87 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
-
-	"github.com/usher-dev/usher/authz"
-	"github.com/usher-dev/usher/envoy"
 )
-
-// serveConfig is everything `usher serve` reads. It is loaded from
-// defaults, then the YAML file (--config), then USHER_* environment
-// variables, then flags: each later source wins.
-type serveConfig struct {
-	GRPCAddr           string
-	HTTPAddr           string
-	DataDir            string
-	MongoURI           string
-	Rules              string
-	CheckTimeout       time.Duration
-	Realm              string
-	KeepCredential     bool
-	LogLevel           string
-	LogFormat          string
-	ChangesInterval    time.Duration
-	ChangesRetention   time.Duration
-	UsageFlushInterval time.Duration
-	ShutdownTimeout    time.Duration
-	MasterKeyFile      string
-	JWT                jwtConfig
-	Cache              cacheConfig
-	TLS                tlsConfig
-}
-
-type jwtConfig struct {
-	Issuer   string
-	Audience string
-	Leeway   time.Duration
-	MaxTTL   time.Duration
-}
-
-func (j jwtConfig) authz() authz.TokenConfig {
-	return authz.TokenConfig{Issuer: j.Issuer, Audience: j.Audience, Leeway: j.Leeway, MaxTTL: j.MaxTTL}
-}
-
-type cacheConfig struct {
-	TTL         time.Duration
-	StaleMax    time.Duration
-	NegativeTTL time.Duration
-	MaxCost     int64
-	LoadTimeout time.Duration
-}
-
-type tlsConfig struct {
-	CertFile     string
-	KeyFile      string
-	ClientCAFile string
-}
-
-func defaultServeConfig() serveConfig {
-	c := authz.DefaultCacheConfig()
-	t := authz.DefaultTokenConfig()
-	return serveConfig{
-		JWT:                jwtConfig{Issuer: t.Issuer, Audience: t.Audience, Leeway: t.Leeway, MaxTTL: t.MaxTTL},
-		GRPCAddr:           "127.0.0.1:9001",
-		HTTPAddr:           "127.0.0.1:8080",
-		DataDir:            "./usher-data",
-		CheckTimeout:       envoy.DefaultTimeout,
-		Realm:              "usher",
-		LogLevel:           "info",
-		LogFormat:          "auto",
-		ChangesInterval:    500 * time.Millisecond,
-		ChangesRetention:   time.Hour,
-		UsageFlushInterval: 10 * time.Second,
-		ShutdownTimeout:    15 * time.Second,
-		Cache: cacheConfig{
-			TTL: c.TTL, StaleMax: c.StaleMax, NegativeTTL: c.NegativeTTL,
-			MaxCost: c.MaxCost, LoadTimeout: c.LoadTimeout,
-		},
-	}
-}
-
-func (c cacheConfig) authz() authz.CacheConfig {
-	return authz.CacheConfig{TTL: c.TTL, StaleMax: c.StaleMax, NegativeTTL: c.NegativeTTL,
-		MaxCost: c.MaxCost, LoadTimeout: c.LoadTimeout}
-}
 
 // setting binds one config field to its YAML key, environment variable and
 // flag. All three are parsed by the same function.
@@ -152,7 +70,7 @@ func (s setting) String() string {
 	return ""
 }
 
-func (c *serveConfig) settings() []setting {
+func (c *Config) settings() []setting {
 	return []setting{
 		{"grpc_addr", "grpc-addr", "address of the ext_authz gRPC server (and gRPC health)", "string", &c.GRPCAddr},
 		{"http_addr", "http-addr", "address of /healthz, /readyz and /metrics", "string", &c.HTTPAddr},
@@ -178,6 +96,8 @@ func (c *serveConfig) settings() []setting {
 		{"cache.negative_ttl", "cache-negative-ttl", "how long an unknown key is remembered", "duration", &c.Cache.NegativeTTL},
 		{"cache.max_cost", "cache-max-cost", "memory bound of each cache, in bytes", "int", &c.Cache.MaxCost},
 		{"cache.load_timeout", "cache-load-timeout", "deadline of one store read filling a cache", "duration", &c.Cache.LoadTimeout},
+		{"idp.keys_stale_max", "idp-keys-stale-max", "how long an IdP's last good keys keep verifying while fetching them fails", "duration", &c.IdP.KeysStaleMax},
+		{"cache.max_loads", "cache-max-loads", "store reads one cache may have in flight; more wait, then fail", "int", &c.Cache.MaxLoads},
 		{"tls.cert_file", "tls-cert-file", "PEM certificate for the gRPC server (enables TLS)", "string", &c.TLS.CertFile},
 		{"tls.key_file", "tls-key-file", "PEM private key for the gRPC server", "string", &c.TLS.KeyFile},
 		{"tls.client_ca_file", "tls-client-ca-file", "PEM CA bundle; clients (Envoy) must present a certificate it signed (mTLS)", "string", &c.TLS.ClientCAFile},
@@ -196,13 +116,14 @@ func (f *flagValue) String() string     { return f.def }
 func (f *flagValue) Set(v string) error { f.raw = v; return f.s.set(v) }
 func (f *flagValue) Type() string       { return f.s.kind }
 
-// configFlags registers the serve flags and returns a function that loads
-// the configuration: defaults < file < environment < flags.
-func configFlags(fs *pflag.FlagSet) func(getenv func(string) string) (serveConfig, error) {
+// Flags registers the serve flags on fs and returns a function that loads
+// the configuration once fs is parsed: defaults < file (--config) <
+// environment (getenv) < flags. Its error lists every problem found.
+func Flags(fs *pflag.FlagSet) func(getenv func(string) string) (Config, error) {
 	configFile := fs.String("config", "", "YAML config file (keys as in the README's configuration reference)")
 	// Flags parse into a scratch config, only to report bad values early;
 	// the real load below re-applies the ones given.
-	scratch := defaultServeConfig()
+	scratch := Default()
 	values := map[string]*flagValue{}
 	for _, s := range scratch.settings() {
 		fv := &flagValue{s: s, def: s.String()}
@@ -212,8 +133,8 @@ func configFlags(fs *pflag.FlagSet) func(getenv func(string) string) (serveConfi
 			f.NoOptDefVal = "true"
 		}
 	}
-	return func(getenv func(string) string) (serveConfig, error) {
-		cfg := defaultServeConfig()
+	return func(getenv func(string) string) (Config, error) {
+		cfg := Default()
 		var errs []error
 		if *configFile != "" {
 			problems, err := cfg.loadFile(*configFile)
@@ -234,7 +155,7 @@ func configFlags(fs *pflag.FlagSet) func(getenv func(string) string) (serveConfi
 				}
 			}
 		}
-		if err := cfg.validate(); err != nil {
+		if err := cfg.Validate(); err != nil {
 			errs = append(errs, err)
 		}
 		return cfg, errors.Join(errs...)
@@ -244,7 +165,7 @@ func configFlags(fs *pflag.FlagSet) func(getenv func(string) string) (serveConfi
 // loadFile reads a YAML config file strictly: every key must be a known
 // setting. It returns an error when the file cannot be read as YAML, and
 // otherwise every problem found, each with its key and line.
-func (c *serveConfig) loadFile(path string) ([]error, error) {
+func (c *Config) loadFile(path string) ([]error, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -297,74 +218,4 @@ func (c *serveConfig) loadFile(path string) ([]error, error) {
 		walk(doc.Content[0], "")
 	}
 	return errs, nil
-}
-
-// validate reports every problem at once, each with its key. It does no
-// I/O.
-func (c *serveConfig) validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
-	}
-	for _, a := range []struct{ key, addr string }{{"grpc_addr", c.GRPCAddr}, {"http_addr", c.HTTPAddr}} {
-		if _, port, err := net.SplitHostPort(a.addr); err != nil || port == "" {
-			bad(a.key, "%q is not host:port", a.addr)
-		}
-	}
-	if len(errs) == 0 && c.GRPCAddr == c.HTTPAddr {
-		bad("http_addr", "must differ from grpc_addr")
-	}
-	if c.MongoURI == "" && c.DataDir == "" {
-		bad("data_dir", "is required when mongo_uri is empty")
-	}
-	if c.MongoURI != "" && !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
-		bad("mongo_uri", "must start with mongodb:// or mongodb+srv://")
-	}
-	if c.CheckTimeout <= 0 || c.CheckTimeout > 10*time.Second {
-		bad("check_timeout", "must be between 1ms and 10s (Envoy's default ext_authz timeout is 200ms)")
-	}
-	if c.Realm == "" || strings.ContainsAny(c.Realm, "\"\\\r\n") {
-		bad("realm", "must be non-empty without quotes, backslashes or line breaks")
-	}
-	if _, err := parseLevel(c.LogLevel); err != nil {
-		bad("log_level", "%v", err)
-	}
-	switch c.LogFormat {
-	case "json", "text", "auto":
-	default:
-		bad("log_format", "must be json, text or auto, not %q", c.LogFormat)
-	}
-	if c.ChangesInterval <= 0 || c.ChangesInterval > time.Second {
-		bad("changes_interval", "must be between 1ms and 1s: changes must reach every server within 1s")
-	}
-	if c.ChangesRetention < 10*time.Minute {
-		bad("changes_retention", "must be at least 10m")
-	}
-	if c.UsageFlushInterval <= 0 {
-		bad("usage_flush_interval", "must be positive")
-	}
-	if c.ShutdownTimeout <= 0 {
-		bad("shutdown_timeout", "must be positive")
-	}
-	if err := c.Cache.authz().Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.JWT.authz().Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		bad("tls", "cert_file and key_file go together")
-	}
-	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
-		bad("tls.client_ca_file", "needs tls.cert_file and tls.key_file (mTLS is on top of TLS)")
-	}
-	return errors.Join(errs...)
-}
-
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return l, fmt.Errorf("must be debug, info, warn or error, not %q", s)
-	}
-	return l, nil
 }

@@ -1,0 +1,181 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/usher-dev/usher/authz"
+	"github.com/usher-dev/usher/envoy"
+	"github.com/usher-dev/usher/idp"
+)
+
+// Config is everything `usher serve` reads. It is loaded from defaults,
+// then the YAML file (--config), then USHER_* environment variables, then
+// flags: each later source wins (see [Flags]).
+type Config struct {
+	GRPCAddr           string
+	HTTPAddr           string
+	DataDir            string
+	MongoURI           string
+	Rules              string
+	CheckTimeout       time.Duration
+	Realm              string
+	KeepCredential     bool
+	LogLevel           string
+	LogFormat          string
+	ChangesInterval    time.Duration
+	ChangesRetention   time.Duration
+	UsageFlushInterval time.Duration
+	ShutdownTimeout    time.Duration
+	MasterKeyFile      string
+	JWT                JWT
+	Cache              Cache
+	IdP                IdP
+	TLS                TLS
+}
+
+// IdP configures the verification of tenants' IdP tokens.
+type IdP struct {
+	// KeysStaleMax is how long an IdP's last good key set keeps verifying
+	// while fetching it fails.
+	KeysStaleMax time.Duration
+}
+
+// JWT configures usher's own access tokens.
+type JWT struct {
+	Issuer   string
+	Audience string
+	Leeway   time.Duration
+	MaxTTL   time.Duration
+}
+
+// Authz is the token configuration of the authorizer.
+func (j JWT) Authz() authz.TokenConfig {
+	return authz.TokenConfig{Issuer: j.Issuer, Audience: j.Audience, Leeway: j.Leeway, MaxTTL: j.MaxTTL}
+}
+
+// Cache configures the authorizer's caches.
+type Cache struct {
+	TTL         time.Duration
+	StaleMax    time.Duration
+	NegativeTTL time.Duration
+	MaxCost     int64
+	LoadTimeout time.Duration
+	MaxLoads    int
+}
+
+// TLS configures the gRPC server's TLS; empty files mean plaintext.
+type TLS struct {
+	CertFile     string
+	KeyFile      string
+	ClientCAFile string
+}
+
+// Default returns the configuration before any source is applied.
+func Default() Config {
+	c := authz.DefaultCacheConfig()
+	t := authz.DefaultTokenConfig()
+	return Config{
+		JWT:                JWT{Issuer: t.Issuer, Audience: t.Audience, Leeway: t.Leeway, MaxTTL: t.MaxTTL},
+		GRPCAddr:           "127.0.0.1:9001",
+		HTTPAddr:           "127.0.0.1:8080",
+		DataDir:            "./usher-data",
+		CheckTimeout:       envoy.DefaultTimeout,
+		Realm:              "usher",
+		LogLevel:           "info",
+		LogFormat:          "auto",
+		ChangesInterval:    500 * time.Millisecond,
+		ChangesRetention:   time.Hour,
+		UsageFlushInterval: 10 * time.Second,
+		ShutdownTimeout:    15 * time.Second,
+		IdP:                IdP{KeysStaleMax: idp.DefaultKeysStaleMax},
+		Cache: Cache{
+			TTL: c.TTL, StaleMax: c.StaleMax, NegativeTTL: c.NegativeTTL,
+			MaxCost: c.MaxCost, LoadTimeout: c.LoadTimeout, MaxLoads: authz.DefaultMaxLoads,
+		},
+	}
+}
+
+// Authz is the cache configuration of the authorizer.
+func (c Cache) Authz() authz.CacheConfig {
+	return authz.CacheConfig{TTL: c.TTL, StaleMax: c.StaleMax, NegativeTTL: c.NegativeTTL,
+		MaxCost: c.MaxCost, LoadTimeout: c.LoadTimeout, MaxLoads: c.MaxLoads}
+}
+
+// Validate reports every problem at once, each with its key. It does no
+// I/O.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	for _, a := range []struct{ key, addr string }{{"grpc_addr", c.GRPCAddr}, {"http_addr", c.HTTPAddr}} {
+		if _, port, err := net.SplitHostPort(a.addr); err != nil || port == "" {
+			bad(a.key, "%q is not host:port", a.addr)
+		}
+	}
+	if len(errs) == 0 && c.GRPCAddr == c.HTTPAddr {
+		bad("http_addr", "must differ from grpc_addr")
+	}
+	if c.MongoURI == "" && c.DataDir == "" {
+		bad("data_dir", "is required when mongo_uri is empty")
+	}
+	if c.MongoURI != "" && !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
+		bad("mongo_uri", "must start with mongodb:// or mongodb+srv://")
+	}
+	if c.IdP.KeysStaleMax < time.Minute {
+		bad("idp.keys_stale_max", "must be at least 1m")
+	}
+	if c.CheckTimeout <= 0 || c.CheckTimeout > 10*time.Second {
+		bad("check_timeout", "must be between 1ms and 10s (Envoy's default ext_authz timeout is 200ms)")
+	}
+	if c.Realm == "" || strings.ContainsAny(c.Realm, "\"\\\r\n") {
+		bad("realm", "must be non-empty without quotes, backslashes or line breaks")
+	}
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		bad("log_level", "%v", err)
+	}
+	switch c.LogFormat {
+	case "json", "text", "auto":
+	default:
+		bad("log_format", "must be json, text or auto, not %q", c.LogFormat)
+	}
+	if c.ChangesInterval <= 0 || c.ChangesInterval > time.Second {
+		bad("changes_interval", "must be between 1ms and 1s: changes must reach every server within 1s")
+	}
+	if c.ChangesRetention < 10*time.Minute {
+		bad("changes_retention", "must be at least 10m")
+	}
+	if c.UsageFlushInterval <= 0 {
+		bad("usage_flush_interval", "must be positive")
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", "must be positive")
+	}
+	if err := c.Cache.Authz().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.JWT.Authz().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls", "cert_file and key_file go together")
+	}
+	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
+		bad("tls.client_ca_file", "needs tls.cert_file and tls.key_file (mTLS is on top of TLS)")
+	}
+	return errors.Join(errs...)
+}
+
+// ParseLevel reads a log level: debug, info, warn or error.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("must be debug, info, warn or error, not %q", s)
+	}
+	return l, nil
+}

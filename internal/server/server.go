@@ -1,0 +1,274 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+
+	"github.com/usher-dev/usher/authz"
+	"github.com/usher-dev/usher/envoy"
+	"github.com/usher-dev/usher/idp"
+	"github.com/usher-dev/usher/internal/config"
+	"github.com/usher-dev/usher/internal/seal"
+	"github.com/usher-dev/usher/internal/wait"
+	"github.com/usher-dev/usher/store"
+)
+
+// Deadlines of the store calls the server makes on its own (not those of
+// a Check, which check_timeout and cache.load_timeout bound), so that one
+// hung connection cannot hold start-up or a background loop forever.
+const (
+	// OpenTimeout bounds one attempt to open the store: connect, ping and
+	// make sure the indexes exist. MongoDB is then tried again.
+	OpenTimeout = 30 * time.Second
+	// CallTimeout bounds each other call: the keyring check and the read
+	// of the feed position at start-up, each usage flush and change-feed
+	// prune, and the last flush and the store's close at shutdown. A loop
+	// whose call runs out logs it and tries again on its next tick.
+	CallTimeout = 10 * time.Second
+)
+
+// Deps is what [Run] needs besides the configuration.
+type Deps struct {
+	// Rules are the route rules to start with.
+	Rules *authz.Rules
+	// TLS is the gRPC server's TLS configuration; nil for plaintext.
+	TLS *tls.Config
+	// MasterKey opens the store's signing keys.
+	MasterKey seal.Key
+	// Reload asks for the rules file to be read again (SIGHUP). Values
+	// that arrive before the authorizer exists wait in the channel; nil
+	// means never.
+	Reload <-chan os.Signal
+	// Logger receives every log line.
+	Logger *slog.Logger
+}
+
+// A ConfigError is a start-up failure the operator fixes in the
+// configuration, such as a master key that does not open the store's
+// signing keys.
+type ConfigError struct{ Err error }
+
+func (e ConfigError) Error() string { return e.Err.Error() }
+func (e ConfigError) Unwrap() error { return e.Err }
+
+// Run serves until ctx ends, then shuts down gracefully. It starts, in
+// order: the listeners (so that /healthz answers and Checks deny with
+// store_unavailable while MongoDB is awaited), the store, the keyring
+// check, the authorizer and its caches, the feed position, the usage
+// flusher, the feed follower and pruner, rules reloading, and finally
+// readiness. At shutdown it stops them in reverse: it drains in-flight
+// Checks (up to shutdown_timeout, then cancels them and waits for their
+// handlers), stops the background loops, flushes usage, closes the
+// caches, the store and the listeners. Told to stop while starting, it
+// stops what it started and returns nil.
+func Run(ctx context.Context, cfg config.Config, d Deps) error {
+	s := newServer(cfg, d)
+	return s.run(ctx, s.components())
+}
+
+// server is one serving process. Each component's start sets the fields
+// the later ones use.
+type server struct {
+	cfg  config.Config
+	deps Deps
+	log  *slog.Logger
+	// openTimeout and callTimeout are OpenTimeout and CallTimeout; tests
+	// shorten them.
+	openTimeout, callTimeout time.Duration
+
+	ready    atomic.Bool
+	gate     gate
+	decider  envoy.Decider // what Checks ask: the gate
+	metrics  *metrics
+	health   *health.Server
+	grpc     *grpc.Server
+	http     *http.Server
+	grpcAddr net.Addr
+	serving  sync.WaitGroup // the listeners' Serve loops
+	failed   chan error     // a listener's failure
+	drained  sync.Once
+
+	st    *store.Store
+	authz *authz.Authorizer
+	pos   int64
+}
+
+func newServer(cfg config.Config, d Deps) *server {
+	s := &server{cfg: cfg, deps: d, log: d.Logger, openTimeout: OpenTimeout, callTimeout: CallTimeout,
+		failed: make(chan error, 2)}
+	s.decider = &s.gate
+	s.metrics = newMetrics(&s.ready)
+	return s
+}
+
+// components is the start order; shutdown is its reverse.
+func (s *server) components() []component {
+	return []component{
+		{name: "listeners", start: s.listen, stop: s.closeListeners},
+		{name: "store", start: s.openStore, stop: s.closeStore},
+		{name: "keyring", start: s.checkKeyring},
+		{name: "authorizer", start: s.newAuthorizer, stop: func(context.Context) { s.authz.Close() }},
+		{name: "feed position", start: s.readPosition},
+		{name: "key index", start: s.loadKeyIndex},
+		s.usageFlusher(),
+		background("feed follower", s.follow),
+		background("feed pruner", func(ctx context.Context) { s.prune(ctx, s.st) }),
+		background("rules reload", s.reloadRules),
+		{name: "ready", start: s.serve, stop: s.drain},
+	}
+}
+
+func (s *server) run(ctx context.Context, comps []component) error {
+	stopAll, err := startAll(ctx, comps, s.log)
+	if err != nil {
+		return s.startFailed(ctx, err)
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down: draining in-flight Checks")
+	case runErr = <-s.failed:
+		s.log.Error("server failed; shutting down", "err", runErr)
+	}
+	stopAll()
+	s.log.Info("stopped")
+	return runErr
+}
+
+// startFailed is Run's result when start-up fails: nil if it failed
+// because Run was told to stop (while waiting for MongoDB, say).
+func (s *server) startFailed(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	s.log.Info("stopped before start-up finished", "err", err)
+	return nil
+}
+
+// openStore opens the store. The embedded store opens once or fails (a
+// held lock is not worth waiting on); MongoDB is retried until it answers
+// or ctx ends, while Checks deny with store_unavailable and /readyz says
+// not ready.
+func (s *server) openStore(ctx context.Context) error {
+	opts := store.Options{URI: s.cfg.MongoURI, DataDir: s.cfg.DataDir, Serve: true, MasterKey: s.deps.MasterKey,
+		Logger: s.log.With("component", "store")}
+	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+		octx, cancel := context.WithTimeout(ctx, s.openTimeout)
+		st, err := store.Open(octx, opts)
+		cancel()
+		if err == nil {
+			s.st = st
+			return nil
+		}
+		if s.cfg.MongoURI == "" || ctx.Err() != nil {
+			return err
+		}
+		s.log.WarnContext(ctx, "store not reachable; retrying", "err", err, "retry_in", delay)
+		if !wait.Sleep(ctx, delay) {
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *server) closeStore(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	defer cancel()
+	if err := s.st.Close(ctx); err != nil {
+		s.log.ErrorContext(ctx, "close store", "err", err)
+	}
+}
+
+// checkKeyring refuses to serve when the store holds signing keys that the
+// master key (or its absence) cannot open: tokens would be refused, and the
+// operator should hear it now, not from every client.
+func (s *server) checkKeyring(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	defer cancel()
+	n, err := s.st.CheckKeyring(cctx)
+	if err != nil {
+		return ConfigError{err}
+	}
+	if n == 0 && s.deps.MasterKey.IsZero() {
+		s.log.InfoContext(ctx, "no master key: usher's own access tokens need one, once `usher key rotate` has made a signing key")
+	}
+	return nil
+}
+
+func (s *server) newAuthorizer(context.Context) error {
+	a, err := authz.New(authz.Config{
+		Rules: s.deps.Rules, Keys: s.st, Seats: s.st, Usage: s.st,
+		SigningKeys: s.st,
+		Token:       s.cfg.JWT.Authz(),
+		External: idp.New(idp.Config{
+			Lookup:       trustLookup(s.st),
+			Leeway:       s.cfg.JWT.Leeway,
+			KeysStaleMax: s.cfg.IdP.KeysStaleMax,
+			Logger:       s.log.With("component", "idp"),
+		}),
+		SeatLister:     s.st,
+		KeyIndex:       s.st,
+		Cache:          s.cfg.Cache.Authz(),
+		KeepCredential: s.cfg.KeepCredential,
+		Logger:         s.log.With("component", "authz"),
+	})
+	if err != nil {
+		return err
+	}
+	s.authz = a
+	s.metrics.watchCaches(a)
+	return nil
+}
+
+// readPosition reads the change feed's position before serving, so that a
+// change made while the caches fill is not missed.
+func (s *server) readPosition(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	defer cancel()
+	pos, err := authz.Position(pctx, s.st)
+	if err != nil {
+		return fmt.Errorf("read the change feed's position: %w", err)
+	}
+	s.pos = pos
+	return nil
+}
+
+// loadKeyIndex lists every API key id into the authorizer's index, after
+// the feed position is read (so that the index misses no key created
+// meanwhile) and before serving: from then on an unknown key id costs no
+// store read. Listing a million keys is one cursor over a projection, so
+// it is bounded like opening the store.
+func (s *server) loadKeyIndex(ctx context.Context) error {
+	lctx, cancel := context.WithTimeout(ctx, s.openTimeout)
+	defer cancel()
+	if err := s.authz.LoadKeyIndex(lctx); err != nil {
+		return fmt.Errorf("load the API key index: %w", err)
+	}
+	return nil
+}
+
+// trustLookup reads the issuers tenants trust from the store.
+func trustLookup(st *store.Store) idp.Lookup {
+	return idp.LookupFunc(func(ctx context.Context) ([]idp.Trust, error) {
+		is, err := st.AllIssuers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]idp.Trust, len(is))
+		for i, x := range is {
+			out[i] = idp.Trust{Tenant: x.Tenant, Issuer: x.Issuer, Audience: x.Audience, GroupsClaim: x.GroupsClaim,
+				TokenType: x.TokenType, ClientIDs: x.ClientIDs, MatchGroupNames: x.MatchGroupNames}
+		}
+		return out, nil
+	})
+}
