@@ -133,22 +133,17 @@ func (a *Authorizer) newCaches(cfg CacheConfig) error {
 	if a.groups, err = newCache(cfg, a.now, a.loadGroupIndex, (*groupIndex).cost); err != nil {
 		return err
 	}
-	// Nothing about a token is served stale: a failed re-verification
-	// denies.
-	tcfg := cfg
-	tcfg.StaleMax = 0
-	if a.tokens, err = newCache(tcfg, a.now, nil, (*tokenInfo).cost); err != nil {
+	if a.tokens, err = newCache(cfg, a.now, nil, (*tokenInfo).cost); err != nil {
 		return err
 	}
-	// Fresh until its exp, but at most cache.ttl: a token is verified again
-	// at least that often, so a revoked signing key or issuer whose change
-	// record a server missed stops working within the TTL, as API keys do.
-	a.tokens.freshFor = func(t *tokenInfo, now time.Time) time.Duration {
-		if t.reason != "" {
-			return cfg.NegativeTTL
-		}
-		return min(t.expires.Add(a.tokenCfg.Leeway).Sub(now), cfg.TTL)
-	}
+	// Nothing about a token is served stale: a failed re-verification
+	// denies. A verified token is used until its end (exp, or its signing
+	// key's retirement) but verified again at least every cache.ttl, so a
+	// revoked signing key or issuer whose change record a server missed
+	// stops working within the TTL, as API keys do.
+	a.tokens.neverStale = true
+	a.tokens.negative = (*tokenInfo).failed
+	a.tokens.end = func(t *tokenInfo) (time.Time, *tokenInfo) { return t.end(a.tokenCfg.Leeway) }
 	return nil
 }
 
@@ -168,6 +163,10 @@ func (a *Authorizer) KeyCacheStats() *CacheStats { return a.keys.stats }
 
 // SeatCacheStats exposes the seat cache's counters.
 func (a *Authorizer) SeatCacheStats() *CacheStats { return a.seats.stats }
+
+// TokenCacheStats exposes the token cache's counters: its loads are token
+// verifications.
+func (a *Authorizer) TokenCacheStats() *CacheStats { return a.tokens.stats }
 
 // Check decides r. It never panics on any input and never allows on error:
 // a context error denies with a timeout, a store failure with a 503.

@@ -37,7 +37,8 @@ var headerNames = []string{"alg", "kid", "typ", "cty", "crit", "jku", "jwk", "x5
 type tokenInfo struct {
 	reason  Reason
 	expires time.Time
-	// keyRetires is when the usher signing key that signed it retires.
+	// keyRetires is when the usher signing key that signed it retires
+	// (zero for an IdP token, or an usher key not retiring).
 	keyRetires time.Time
 	// keysUntil is when the IdP keys that verified it stop verifying
 	// unless fetched again.
@@ -46,6 +47,22 @@ type tokenInfo struct {
 	// seat per space (hash_perm), an IdP token's groups give seats for
 	// every space. Its consumed header is set per request.
 	principal principal
+}
+
+// failed reports whether t is a verification failure: the token cache
+// remembers it for cache.negative_ttl.
+func (t *tokenInfo) failed() bool { return t.reason != "" }
+
+// end is when a verified token stops authenticating, for the token cache:
+// at its exp plus leeway, or when its signing key retires if that comes
+// first; from then on it is a token that failed for that reason. The cache
+// uses no entry past its end.
+func (t *tokenInfo) end(leeway time.Duration) (time.Time, *tokenInfo) {
+	at, reason := t.expires.Add(leeway), ReasonTokenExpired
+	if !t.keyRetires.IsZero() && t.keyRetires.Before(at) {
+		at, reason = t.keyRetires, ReasonTokenInvalid
+	}
+	return at, &tokenInfo{reason: reason}
 }
 
 func (t *tokenInfo) cost() int64 {
@@ -61,8 +78,9 @@ func (t *tokenInfo) cost() int64 {
 }
 
 // authenticateToken verifies a bearer JWT: from the cache when this token
-// was verified before (until its exp), else by the verifier its issuer
-// selects.
+// was verified before, else by the verifier its issuer selects. The cache
+// never answers a token past its end (see tokenInfo.end) as valid, and
+// never serves one stale.
 func (a *Authorizer) authenticateToken(ctx context.Context, c credential, now time.Time) (principal, Decision) {
 	if len(c.value) > maxTokenLen {
 		return principal{}, Deny(ReasonTokenMalformed)
@@ -91,14 +109,8 @@ func (a *Authorizer) authenticateToken(ctx context.Context, c credential, now ti
 		return principal{}, Failure(ReasonIssuerUnavailable, &issuerError{issuer: t.principal.id.Issuer,
 			err: fmt.Errorf("its keys could not be fetched again before they stopped verifying at %s", t.keysUntil.UTC().Format(time.RFC3339))})
 	}
-	if t.reason != "" {
+	if t.failed() {
 		return principal{}, Deny(t.reason)
-	}
-	if !now.Before(t.expires.Add(a.tokenCfg.Leeway)) {
-		return principal{}, Deny(ReasonTokenExpired)
-	}
-	if !t.keyRetires.IsZero() && !now.Before(t.keyRetires) {
-		return principal{}, Deny(ReasonTokenInvalid)
 	}
 	p := t.principal
 	p.consumed = c.header

@@ -136,14 +136,14 @@ func mintFor(t testing.TB, key authz.SigningKey, now time.Time, sub string, perm
 }
 
 // idpWorld is a tenant trusting an IdP served over loopback HTTP, wired
-// into a world's authorizer.
+// into a world's authorizer (through wrap, when given: a fault injector).
 type idpWorld struct {
 	p       *testidp.Provider
 	rsa, ec testidp.Key
 	now     time.Time
 }
 
-func newIdPWorld(t testing.TB, w *world) *idpWorld {
+func newIdPWorld(t testing.TB, w *world, wrap ...func(authz.ExternalVerifier) authz.ExternalVerifier) *idpWorld {
 	t.Helper()
 	x := &idpWorld{rsa: testidp.NewRSAKey(t, "rsa-1"), ec: testidp.NewECKey(t, "ec-1"), now: w.clock.Now()}
 	x.p = testidp.Start(t, x.rsa, x.ec)
@@ -159,11 +159,15 @@ func newIdPWorld(t testing.TB, w *world) *idpWorld {
 		}
 		return out, err
 	})})
+	var ext authz.ExternalVerifier = v
+	for _, f := range wrap {
+		ext = f(ext)
+	}
 	rules, err := authz.ParseRules("test", []byte(testRules))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := authz.New(authz.Config{Rules: rules, Keys: st, Seats: st, SigningKeys: st, External: v, SeatLister: st,
+	a, err := authz.New(authz.Config{Rules: rules, Keys: st, Seats: st, SigningKeys: st, External: ext, SeatLister: st,
 		Cache: authz.DefaultCacheConfig(), Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,8 @@ type CacheConfig struct {
 	// how long a missed change can live.
 	TTL time.Duration
 	// StaleMax is how much longer than TTL an entry may still be used while
-	// the store is failing. Zero serves nothing stale.
+	// the store is failing. Zero serves nothing stale; the token cache
+	// never serves stale, whatever this says.
 	StaleMax time.Duration
 	// NegativeTTL is how long "no such record" is remembered.
 	NegativeTTL time.Duration
@@ -94,6 +95,19 @@ type entry[V any] struct {
 	absent     bool
 	fetched    time.Time
 	freshUntil time.Time
+	// notAfter is the value's hard end, if it has one: from then on the
+	// entry is never used, fresh or stale, and ended stands for it.
+	notAfter time.Time
+	ended    *entry[V]
+}
+
+// at returns e as it stands at now: e itself, or what stands for it once
+// its hard end has passed.
+func (e *entry[V]) at(now time.Time) *entry[V] {
+	if e.ended != nil && !now.Before(e.notAfter) {
+		return e.ended
+	}
+	return e
 }
 
 // cache is a read-through cache: bounded by cost, one load per key at a
@@ -105,7 +119,7 @@ type cache[V any] struct {
 	// closing is held shared by each load and exclusively by close.
 	closing sync.RWMutex
 	closed  bool
-	gen     atomic.Uint64 // bumped by every purge; a load older than a purge is not kept
+	gen     atomic.Uint64 // bumped by every purge; a load or stale entry older than a purge is not used
 	cfg     CacheConfig
 	now     func() time.Time
 	stats   *CacheStats
@@ -114,9 +128,20 @@ type cache[V any] struct {
 	// loadSlots and loadsWaiting bound the loads in flight; see admit.
 	loadSlots    chan struct{}
 	loadsWaiting atomic.Int64
-	// freshFor, if set, says how long a present value stays fresh instead
-	// of the TTL: a verified token until its expiry, a failed one briefly.
-	freshFor func(V, time.Time) time.Duration
+
+	// What some caches' values need beyond the TTLs; set before first use.
+
+	// negative, if set, reports whether a value is a remembered failure:
+	// fresh for NegativeTTL, as an absent record is.
+	negative func(V) bool
+	// end, if set, returns a value's hard end (zero: none) and the value
+	// that stands for it from then on: a verified token ends at its expiry
+	// or its signing key's retirement and is then a token that failed. No
+	// entry is used past its end, fresh or stale.
+	end func(V) (time.Time, V)
+	// neverStale: nothing is served stale, whatever cfg.StaleMax says; a
+	// failed load is an error.
+	neverStale bool
 }
 
 func newCache[V any](cfg CacheConfig, now func() time.Time, load func(context.Context, string) (V, error), cost func(V) int64) (*cache[V], error) {
@@ -139,11 +164,20 @@ func newCache[V any](cfg CacheConfig, now func() time.Time, load func(context.Co
 // errStoreFailed marks a load error that no stale entry could cover.
 var errStoreFailed = errors.New("store failed")
 
-// lookup returns the entry for key if a fresh one is cached. now is the
-// caller's clock reading (one per request).
+// lookup returns the entry for key if a fresh one is cached, or what
+// stands for it once its hard end has passed. now is the caller's clock
+// reading (one per request).
 func (c *cache[V]) lookup(key string, now time.Time) (*entry[V], bool) {
 	e, ok := c.c.Get(key)
-	if ok && e.key == key && c.fresh(e, now) {
+	if !ok || e.key != key {
+		return nil, false
+	}
+	if ended := e.at(now); ended != e {
+		// Known without the store: an expired token stays expired.
+		c.stats.Hits.Add(1)
+		return ended, true
+	}
+	if c.fresh(e, now) {
 		c.stats.Hits.Add(1)
 		return e, true
 	}
@@ -163,9 +197,12 @@ func (c *cache[V]) get(ctx context.Context, key string, now time.Time) (*entry[V
 type loader[V any] func(context.Context, string) (V, error)
 
 // getWith loads key with fn after a miss: once for all callers waiting on
-// the same key, serving a stale entry if the load fails within the stale
-// bound.
+// the same key, serving a stale entry if the load fails and staleOK allows
+// it.
 func (c *cache[V]) getWith(ctx context.Context, key string, fn loader[V]) (*entry[V], error) {
+	// Read the purge count before the entry: a purge after this point
+	// means old may predate a change, so it is not served stale.
+	gen := c.gen.Load()
 	old, ok := c.c.Get(key)
 	if ok && old.key != key {
 		old, ok = nil, false
@@ -205,15 +242,27 @@ func (c *cache[V]) getWith(ctx context.Context, key string, fn loader[V]) (*entr
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case res := <-ch:
+		now := c.now()
 		if res.Err == nil {
-			return res.Val.(*entry[V]), nil
+			return res.Val.(*entry[V]).at(now), nil
 		}
-		if ok && c.now().Sub(old.fetched) < c.cfg.TTL+c.cfg.StaleMax {
+		if ok && c.staleOK(old, gen, now) {
 			c.stats.Stale.Add(1)
 			return old, nil
 		}
 		return nil, res.Err
 	}
+}
+
+// staleOK reports whether old, read when the purge count was gen, may be
+// served in place of a failed load at now: the cache serves stale entries,
+// nothing was purged since old was read, old is within the stale bound
+// and before its hard end.
+func (c *cache[V]) staleOK(old *entry[V], gen uint64, now time.Time) bool {
+	return !c.neverStale &&
+		c.gen.Load() == gen &&
+		now.Sub(old.fetched) < c.cfg.TTL+c.cfg.StaleMax &&
+		old.at(now) == old
 }
 
 func (c *cache[V]) fresh(e *entry[V], now time.Time) bool { return now.Before(e.freshUntil) }
@@ -231,26 +280,30 @@ func (c *cache[V]) fill(ctx context.Context, key string, fn loader[V]) (*entry[V
 		c.stats.LoadErrors.Add(1)
 		return nil, fmt.Errorf("%w: %w", errStoreFailed, err)
 	}
+	fresh, cost := c.cfg.NegativeTTL, int64(64)
+	negative := e.absent || c.negative != nil && c.negative(v)
+	if !e.absent {
+		cost = c.cost(v)
+	}
+	if !negative {
+		fresh = c.cfg.TTL
+		if c.end != nil {
+			if end, ended := c.end(v); !end.IsZero() {
+				e.notAfter, e.ended = end, &entry[V]{key: key, val: ended, fetched: now}
+			}
+		}
+	}
+	e.freshUntil = now.Add(fresh)
 	if c.gen.Load() != gen {
 		// A purge ran while loading: what was read may predate the change,
 		// so use it for the requests waiting now but do not keep it.
 		return e, nil
 	}
-	fresh, cost := c.cfg.NegativeTTL, int64(64)
-	if !e.absent {
-		fresh, cost = c.cfg.TTL, c.cost(v)
-		if c.freshFor != nil {
-			fresh = min(fresh, c.freshFor(v, now))
-		}
-	}
-	e.freshUntil = now.Add(fresh)
-	if fresh <= 0 {
-		return e, nil
-	}
 	// The cache keeps an entry for the stale bound beyond its freshness,
-	// to serve it while the store fails.
+	// to serve it while the store fails. An entry with a hard end is kept
+	// for its whole TTL, also past its end, to answer what stands for it.
 	life := fresh
-	if !e.absent {
+	if !negative && !c.neverStale {
 		life += c.cfg.StaleMax
 	}
 	c.c.SetWithTTL(key, e, cost+int64(len(key)), life)

@@ -307,26 +307,55 @@ func TestCheckTokenLifecycle(t *testing.T) {
 		t.Errorf("revoked key: %s", d.Reason)
 	}
 
-	// Expiry is enforced on the cached token.
-	w.clock.Set(now.Add(15*time.Minute + authz.DefaultTokenConfig().Leeway))
-	if d := w.check(t, read); d.Reason != authz.ReasonTokenExpired && d.Reason != authz.ReasonTokenInvalid {
+	// Expiry is enforced on the cached token: one of a key that neither
+	// retires nor is revoked, ending within cache.ttl of its verification.
+	if _, _, err := w.st.RotateSigningKey(t.Context(), "acme", 0); err != nil {
+		t.Fatal(err)
+	}
+	apply()
+	lastKey, err := w.st.ActiveSigningKey(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := get("api.example.test", "/spaces/proj1/datasets/a", "authorization",
+		"Bearer "+mint(t, lastKey, w.clock.Now(), 20*time.Second, map[string]string{"proj1": "viewers"}))
+	if d := w.check(t, short); d.Reason != authz.ReasonAllowed {
+		t.Fatalf("short-lived token: %s", d.Reason)
+	}
+	verified := w.a.TokenCacheStats().Loads.Load()
+	w.clock.Advance(20*time.Second + authz.DefaultTokenConfig().Leeway)
+	if d := w.check(t, short); d.Reason != authz.ReasonTokenExpired {
 		t.Errorf("expired: %s", d.Reason)
+	}
+	if n := w.a.TokenCacheStats().Loads.Load(); n != verified {
+		t.Errorf("verified %d more times: expiry was not enforced on the cached token", n-verified)
 	}
 }
 
+// TestCheckTokenCachedExpiryBoundary: a token verified once answers from
+// the cache up to its exp plus leeway, and is expired from then on, also
+// from the cache (a cache.ttl longer than the token's life, so that only
+// the token's own end bounds the entry).
 func TestCheckTokenCachedExpiryBoundary(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, func(c *authz.Config) { c.Cache.TTL = time.Hour })
 	acme := w.keyring(t)["acme"]
 	now := w.clock.Now()
 	r := get("api.example.test", "/me", "authorization", "Bearer "+mint(t, acme, now, time.Minute, nil))
+	if d := w.check(t, r); d.Reason != authz.ReasonAllowed {
+		t.Fatalf("first use: %s", d.Reason)
+	}
+	verified := w.a.TokenCacheStats().Loads.Load()
 	leeway := authz.DefaultTokenConfig().Leeway
 	w.clock.Set(now.Add(time.Minute + leeway - time.Millisecond))
 	if d := w.check(t, r); d.Reason != authz.ReasonAllowed {
-		t.Fatalf("just before exp+leeway: %s", d.Reason)
+		t.Fatalf("just before exp+leeway, cached: %s", d.Reason)
 	}
 	w.clock.Set(now.Add(time.Minute + leeway))
 	if d := w.check(t, r); d.Reason != authz.ReasonTokenExpired {
 		t.Errorf("at exp+leeway, cached: %s", d.Reason)
+	}
+	if n := w.a.TokenCacheStats().Loads.Load(); n != verified {
+		t.Errorf("verified %d more times: the cache did not answer", n-verified)
 	}
 }
 
