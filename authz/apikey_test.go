@@ -33,7 +33,7 @@ func payloadKey(payload string) string {
 
 var longTenant = strings.Repeat("t", maxTenantLen)
 
-// apiKeyTests is the format zoo of SECURITY.md. It also seeds FuzzParseAPIKey.
+// apiKeyTests is the format zoo of docs/SECURITY.md ("API keys"). It also seeds FuzzParseAPIKey.
 var apiKeyTests = []struct {
 	name string
 	key  string

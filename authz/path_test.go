@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// pathTests are the attacks of SECURITY.md "Path parity" and the paths that
+// pathTests are the attacks of docs/SECURITY.md "Path parity" and the paths that
 // must survive normalisation. They also seed FuzzNormalizePath.
 var pathTests = []struct {
 	name string

@@ -18,7 +18,7 @@ import (
 	"github.com/usher-dev/usher/store/storetest"
 )
 
-// These tests are what SECURITY.md "Store atomicity" asks for: many
+// These tests are what docs/SECURITY.md "Store atomicity" asks for: many
 // concurrent writers, on FerretDB, which does not apply concurrent updates
 // of one document atomically.
 
