@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -201,7 +202,7 @@ func compileRule(rf ruleFile) (rule, []problem) {
 	// Upstreams answer HEAD with their GET handler (Go's net/http, most
 	// frameworks), so a GET rule covers HEAD: otherwise HEAD would fall
 	// through to a later, perhaps weaker, rule.
-	if contains(r.methods, "GET") && !contains(r.methods, "HEAD") {
+	if slices.Contains(r.methods, "GET") && !slices.Contains(r.methods, "HEAD") {
 		r.methods = append(r.methods, "HEAD")
 	}
 
@@ -378,7 +379,7 @@ func (rs *Rules) match(host, method, path string) (*rule, pathParams) {
 				continue
 			}
 		}
-		if r.methods != nil && !contains(r.methods, method) {
+		if r.methods != nil && !slices.Contains(r.methods, method) {
 			continue
 		}
 		if ps, ok := r.matchPath(path, rs.caseInsensitive); ok {
@@ -427,13 +428,4 @@ func (r *rule) matchPath(path string, foldCase bool) (ps pathParams, ok bool) {
 		return pathParams{}, false
 	}
 	return ps, true
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
