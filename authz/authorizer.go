@@ -171,6 +171,9 @@ func (a *Authorizer) TokenCacheStats() *CacheStats { return a.tokens.stats }
 // Check decides r. It never panics on any input and never allows on error:
 // a context error denies with a timeout, a store failure with a 503.
 func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
+	if nominatesReserved(r.Headers["connection"]) {
+		return Deny(ReasonRequestInvalid)
+	}
 	d, verified := a.decide(ctx, r)
 	if !d.Allowed() {
 		return d

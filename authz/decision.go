@@ -20,7 +20,7 @@ const (
 
 // Reasons for a 400: the request cannot be decided as sent.
 const (
-	ReasonRequestInvalid Reason = "request_invalid" // no HTTP request attributes, or an authority that is no host
+	ReasonRequestInvalid Reason = "request_invalid" // no HTTP request attributes, an authority that is no host, a bad method override, a reserved header nominated hop-by-hop
 	ReasonPathInvalid    Reason = "path_invalid"    // ambiguous or malformed path
 	ReasonSpaceMissing   Reason = "space_missing"   // the route takes the space from a header that is absent
 	ReasonSpaceInvalid   Reason = "space_invalid"   // the space is not a valid space name

@@ -83,6 +83,24 @@ func upperMethod(m string) string {
 	return m
 }
 
+// nominatesReserved reports whether a Connection header value names as
+// hop-by-hop one of the headers usher sets or reads: an identity header (in
+// any of its spellings) or a credential. A proxy between Envoy and the
+// upstream that honours it would drop usher's identity headers, or let the
+// client's spoofed ones through in their place (docs/security-catalogue.md
+// row 98), so such a request is refused.
+func nominatesReserved(connection string) bool {
+	for connection != "" {
+		var name string
+		name, connection, _ = strings.Cut(connection, ",")
+		name = strings.ToLower(strings.TrimSpace(name))
+		if isIdentityHeader(name) || name == HeaderAPIKey || name == HeaderAuthorization {
+			return true
+		}
+	}
+	return false
+}
+
 // Method-override headers: some frameworks run the method they name
 // instead of the request's.
 var methodOverrideHeaders = []string{"x-http-method-override", "x-http-method", "x-method-override"}

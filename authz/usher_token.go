@@ -94,8 +94,10 @@ func (c TokenConfig) Validate() error {
 	if c.Audience == "" || len(c.Audience) > 256 {
 		errs = append(errs, errors.New("jwt.audience: must be 1–256 characters"))
 	}
-	if c.Leeway < 0 || c.Leeway > 5*time.Minute {
-		errs = append(errs, errors.New("jwt.leeway: must be between 0 and 5m"))
+	// At most a minute (docs/security-catalogue.md row 25): more lets a
+	// token outlive its exp, or be used before its nbf, by whole minutes.
+	if c.Leeway < 0 || c.Leeway > time.Minute {
+		errs = append(errs, errors.New("jwt.leeway: must be between 0 and 1m"))
 	}
 	if c.MaxTTL < time.Minute || c.MaxTTL > 7*24*time.Hour {
 		errs = append(errs, errors.New("jwt.max_ttl: must be between 1m and 168h"))

@@ -149,6 +149,9 @@ func TestCheckUsherToken(t *testing.T) {
 		{"exp as a string", bearer(hs(header(acme.ID, ""), claims(map[string]any{"exp": "9999999999"}))), denial(authz.ReasonTokenClaimsInvalid)},
 		{"nbf in the future", bearer(hs(header(acme.ID, ""), claims(map[string]any{"nbf": now.Add(time.Minute).Unix()}))), denial(authz.ReasonTokenNotYetValid)},
 		{"iat in the future", bearer(hs(header(acme.ID, ""), claims(map[string]any{"iat": now.Add(time.Minute).Unix()}))), denial(authz.ReasonTokenNotYetValid)},
+		// docs/security-catalogue.md row 25: past the leeway either way.
+		{"exp 90s ago", bearer(hs(header(acme.ID, ""), claims(map[string]any{"iat": now.Add(-time.Hour).Unix(), "exp": now.Add(-90 * time.Second).Unix()}))), denial(authz.ReasonTokenExpired)},
+		{"iat 10 min ahead", bearer(hs(header(acme.ID, ""), claims(map[string]any{"iat": now.Add(10 * time.Minute).Unix(), "exp": now.Add(time.Hour).Unix()}))), denial(authz.ReasonTokenNotYetValid)},
 		{"lifetime over the cap", bearer(hs(header(acme.ID, ""), claims(map[string]any{"exp": now.Add(48 * time.Hour).Unix()}))), denial(authz.ReasonTokenClaimsInvalid)},
 		{"wrong audience", bearer(hs(header(acme.ID, ""), claims(map[string]any{"aud": "other"}))), denial(authz.ReasonTokenClaimsInvalid)},
 		{"audience with trailing slash", bearer(hs(header(acme.ID, ""), claims(map[string]any{"aud": "usher/"}))), denial(authz.ReasonTokenClaimsInvalid)},

@@ -149,6 +149,8 @@ func TestConfigRejects(t *testing.T) {
 		{"bad duration in env", "", map[string]string{"USHER_CHECK_TIMEOUT": "soon"}, nil, `check_timeout (from USHER_CHECK_TIMEOUT): "soon" is not a duration`},
 		{"bad bool in env", "", map[string]string{"USHER_KEEP_CREDENTIAL": "maybe"}, nil, `keep_credential (from USHER_KEEP_CREDENTIAL): "maybe" is not true or false`},
 		{"bad flag", "", nil, []string{"--check-timeout", "soon"}, `invalid argument "soon" for "--check-timeout"`},
+		// docs/security-catalogue.md row 25: leeway at most 60 s.
+		{"leeway over a minute", "", nil, []string{"--jwt-leeway", "61s"}, "jwt.leeway: must be between 0 and 1m"},
 		{"same addresses", "", nil, []string{"--grpc-addr", "127.0.0.1:7000", "--http-addr", "127.0.0.1:7000"}, "http_addr: must differ from grpc_addr"},
 	}
 	for _, tt := range tests {
