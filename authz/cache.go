@@ -231,6 +231,9 @@ func (c *cache[V]) getWith(ctx context.Context, key string, fn loader[V]) (*entr
 		// caller's cancellation may end it; it has its own deadline.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.LoadTimeout)
 		defer cancel()
+		if d, ok := ctx.Deadline(); ok {
+			lctx = context.WithValue(lctx, answerByKey{}, d)
+		}
 		release, err := c.admit(lctx)
 		if err != nil {
 			return nil, err
@@ -252,6 +255,19 @@ func (c *cache[V]) getWith(ctx context.Context, key string, fn loader[V]) (*entr
 		}
 		return nil, res.Err
 	}
+}
+
+type answerByKey struct{}
+
+// AnswerBy returns the deadline of the Check that started a load, if it
+// has one. A load outlives that Check and runs under a deadline of its
+// own (LoadTimeout), so that the callers sharing it are not cut short by
+// the first; a loader may still use this to stop waiting for something it
+// can do without (an identity provider's key refresh, when the keys it
+// has still verify) in time for the Check to answer.
+func AnswerBy(ctx context.Context) (time.Time, bool) {
+	d, ok := ctx.Value(answerByKey{}).(time.Time)
+	return d, ok
 }
 
 // staleOK reports whether old, read when the purge count was gen, may be

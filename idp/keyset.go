@@ -11,15 +11,28 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"golang.org/x/sync/singleflight"
+
+	"github.com/usher-dev/usher/authz"
 )
+
+// fetchTimeout bounds a fetch when the client has no timeout of its own.
+const fetchTimeout = 5 * time.Second
 
 // keySet is a provider's JSON Web Key Set as go-oidc's KeySet: it verifies
 // a token's signature with the key its kid names. Keys are fetched on the
 // first token, again when a token names a kid not in the set, and again
 // once the set is older than refreshEvery (so that a key the provider
 // withdrew stops verifying); fetches happen at most once per refetchEvery
-// however many tokens ask. A failed fetch keeps the last good set: its keys
+// however many tokens ask, and one at a time: whoever needs the keys while
+// a fetch is in flight waits for that fetch, never starts another. A
+// refresh of keys that still verify does not hold up the Check that starts
+// it: the Check waits for it for at most half the time it has left, then
+// verifies with the keys it has while the fetch goes on (a provider that
+// stalls costs one Check a wait, not every Check an error). A waiter that
+// has no usable key waits for the fetch until its context ends, and at
+// the latest until its Check's deadline (authz.AnswerBy), so that a
+// stalled provider does not hold cache loads long after the Checks that
+// wanted them have answered. A failed fetch keeps the last good set: its keys
 // go on verifying while the provider is down, for staleMax after the last
 // fetch that succeeded. Past that bound the set is unusable and tokens are
 // refused as the provider's keys being unavailable, until a fetch succeeds.
@@ -37,10 +50,10 @@ type keySet struct {
 
 	mu      sync.RWMutex
 	keys    []jose.JSONWebKey
-	fetched time.Time // when keys were fetched
-	tried   time.Time // last fetch attempt
-	lastErr error     // its error, if it failed
-	sf      singleflight.Group
+	fetched time.Time     // when keys were fetched
+	tried   time.Time     // last fetch attempt
+	lastErr error         // its error, if it failed
+	running chan struct{} // the fetch in flight, closed when it ends; nil if none
 }
 
 // outcome carries what the key set found back to the caller: go-oidc
@@ -77,8 +90,10 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 		return nil, errors.New("want exactly one signature")
 	}
 	h := jws.Signatures[0].Header
-	if k.old() {
-		_ = k.refetch(ctx) // on failure the last good keys go on verifying, within staleMax
+	if usable, old := k.age(); old && usable {
+		k.refresh(ctx) // the last good keys go on verifying while it runs or if it fails
+	} else if old {
+		_ = k.refetch(ctx) // past staleMax: only a fetch that succeeds makes the keys verify again
 	}
 	candidates, until := k.match(h.KeyID, h.Algorithm)
 	if len(candidates) == 0 {
@@ -104,13 +119,14 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	return nil, errSignature
 }
 
-// old reports whether the keys were fetched longer than refreshEvery (or
-// staleMax, if shorter) ago.
-func (k *keySet) old() bool {
+// age reports whether the keys were fetched longer than refreshEvery (or
+// staleMax, if shorter) ago, and whether they still verify (are within
+// staleMax of their fetch).
+func (k *keySet) age() (usable, old bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	age := k.now().Sub(k.fetched)
-	return !k.fetched.IsZero() && (age >= k.refreshEvery || age >= k.staleMax)
+	return age < k.staleMax, !k.fetched.IsZero() && (age >= k.refreshEvery || age >= k.staleMax)
 }
 
 // staleError says that the last good keys are past staleMax, and why no
@@ -147,47 +163,97 @@ func (k *keySet) match(kid, alg string) ([]jose.JSONWebKey, time.Time) {
 	return out, until
 }
 
-// refetch fetches the key set unless one was tried within refetchEvery.
-// Concurrent callers share one fetch. It fails when the fetch (this one,
-// or the recent one it stands in for) failed; a fetch that does not bring
-// the wanted kid is not an error.
+// refetch fetches the key set unless one was tried within refetchEvery,
+// or joins the fetch in flight, and waits for it until ctx ends or the
+// Check that wants the keys must answer. It fails when the fetch (this
+// one, or the recent one it stands in for) failed or is still running; a
+// fetch that does not bring the wanted kid is not an error.
 func (k *keySet) refetch(ctx context.Context) error {
-	k.mu.RLock()
-	recent := !k.tried.IsZero() && k.now().Sub(k.tried) < k.refetchEvery
-	lastErr := k.lastErr
-	k.mu.RUnlock()
-	if recent {
-		return lastErr
-	}
-	_, err, _ := k.sf.Do("fetch", func() (any, error) {
-		k.mu.Lock()
-		if !k.tried.IsZero() && k.now().Sub(k.tried) < k.refetchEvery {
-			err := k.lastErr
-			k.mu.Unlock()
-			return nil, err
+	done, _ := k.start(ctx)
+	if done != nil {
+		wctx, cancel := ctx, context.CancelFunc(func() {})
+		if by, ok := authz.AnswerBy(ctx); ok {
+			wctx, cancel = context.WithDeadline(ctx, by)
 		}
-		k.tried = k.now()
-		k.mu.Unlock()
-		// A fetch outlives the request that started it: others wait on it.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), k.client.Timeout)
 		defer cancel()
-		keys, err := k.fetch(fctx)
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		k.lastErr = err
-		if err != nil {
-			if len(k.keys) > 0 {
-				k.log.WarnContext(ctx, "identity provider keys: fetch failed; the last good keys verify until the bound",
-					"jwks_uri", k.url, "fetched", k.fetched, "until", k.fetched.Add(k.staleMax), "err", err)
-			}
-			return nil, err
+		select {
+		case <-done:
+		case <-wctx.Done():
+			return fmt.Errorf("keys from %s: still fetching: %w", k.url, wctx.Err())
 		}
-		// A set that succeeds replaces the last good one entirely: a key
-		// the provider withdrew stops verifying now.
-		k.keys, k.fetched = keys, k.now()
-		return nil, nil
-	})
-	return err
+	}
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.lastErr
+}
+
+// refresh fetches keys that still verify again, unless a fetch is in
+// flight or was tried within refetchEvery. The caller that starts the
+// fetch waits for it, so that a key the provider withdrew stops verifying
+// at once when the provider answers promptly; but for at most half the
+// time its Check has left (authz.AnswerBy), and the caller then goes on
+// with the keys it has. Others go on with those keys at once.
+func (k *keySet) refresh(ctx context.Context) {
+	done, started := k.start(ctx)
+	if !started {
+		return
+	}
+	wctx, cancel := ctx, context.CancelFunc(func() {})
+	if by, ok := authz.AnswerBy(ctx); ok {
+		wctx, cancel = context.WithTimeout(ctx, time.Until(by)/2)
+	}
+	defer cancel()
+	select {
+	case <-done:
+	case <-wctx.Done():
+	}
+}
+
+// start begins a fetch unless one is in flight or one was tried within
+// refetchEvery. It returns the channel that closes when the fetch in
+// flight ends (nil if none runs), and whether this call started it. The
+// fetch outlives the request that started it: others wait on it. It runs
+// under a deadline of its own, the client's timeout.
+func (k *keySet) start(ctx context.Context) (done <-chan struct{}, started bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.running != nil {
+		return k.running, false
+	}
+	if !k.tried.IsZero() && k.now().Sub(k.tried) < k.refetchEvery {
+		return nil, false
+	}
+	k.tried = k.now()
+	ch := make(chan struct{})
+	k.running = ch
+	go k.run(context.WithoutCancel(ctx), ch)
+	return ch, true
+}
+
+// run fetches the keys, records the outcome, and closes done.
+func (k *keySet) run(ctx context.Context, done chan struct{}) {
+	timeout := k.client.Timeout
+	if timeout <= 0 {
+		timeout = fetchTimeout
+	}
+	fctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	keys, err := k.fetch(fctx)
+	k.mu.Lock()
+	defer close(done)
+	defer k.mu.Unlock()
+	k.running = nil
+	k.lastErr = err
+	if err != nil {
+		if len(k.keys) > 0 {
+			k.log.WarnContext(ctx, "identity provider keys: fetch failed; the last good keys verify until the bound",
+				"jwks_uri", k.url, "fetched", k.fetched, "until", k.fetched.Add(k.staleMax), "err", err)
+		}
+		return
+	}
+	// A set that succeeds replaces the last good one entirely: a key
+	// the provider withdrew stops verifying now.
+	k.keys, k.fetched = keys, k.now()
 }
 
 func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {

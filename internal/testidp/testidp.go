@@ -66,6 +66,7 @@ type Provider struct {
 	IssuerOverride string
 
 	down          atomic.Bool
+	stalls        sync.Map // path → <-chan struct{}: its requests wait until it is closed
 	DiscoveryHits atomic.Int64
 	KeySetHits    atomic.Int64
 	OtherHits     atomic.Int64
@@ -91,6 +92,43 @@ func (p *Provider) SetKeys(keys ...Key) {
 	p.mu.Unlock()
 }
 
+// Stall makes requests to path (DiscoveryPath or KeySetPath) wait, after
+// they are counted, until release is closed or the client gives up: a
+// provider that hangs rather than refuses. Each stalled request sends on
+// the channel returned (buffered; sends that do not fit are dropped).
+func (p *Provider) Stall(path string, release <-chan struct{}) <-chan struct{} {
+	arrived := make(chan struct{}, 64)
+	p.stalls.Store(path, stall{release: release, arrived: arrived})
+	return arrived
+}
+
+type stall struct {
+	release <-chan struct{}
+	arrived chan struct{}
+}
+
+// The paths of the provider's endpoints.
+const (
+	DiscoveryPath = "/.well-known/openid-configuration"
+	KeySetPath    = "/jwks"
+)
+
+func (p *Provider) stall(r *http.Request) {
+	v, ok := p.stalls.Load(r.URL.Path)
+	if !ok {
+		return
+	}
+	s := v.(stall)
+	select {
+	case s.arrived <- struct{}{}:
+	default:
+	}
+	select {
+	case <-s.release:
+	case <-r.Context().Done():
+	}
+}
+
 func (p *Provider) serve(w http.ResponseWriter, r *http.Request) {
 	if p.down.Load() {
 		http.Error(w, "down", http.StatusServiceUnavailable)
@@ -98,23 +136,25 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	switch r.URL.Path {
-	case "/.well-known/openid-configuration":
+	case DiscoveryPath:
 		p.DiscoveryHits.Add(1)
+		p.stall(r)
 		iss := p.URL
 		if p.IssuerOverride != "" {
 			iss = p.IssuerOverride
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"issuer":                                iss,
-			"jwks_uri":                              p.URL + "/jwks",
+			"jwks_uri":                              p.URL + KeySetPath,
 			"authorization_endpoint":                p.URL + "/auth",
 			"token_endpoint":                        p.URL + "/token",
 			"id_token_signing_alg_values_supported": p.Algs,
 			"response_types_supported":              []string{"code"},
 			"subject_types_supported":               []string{"public"},
 		})
-	case "/jwks":
+	case KeySetPath:
 		p.KeySetHits.Add(1)
+		p.stall(r)
 		p.mu.Lock()
 		set := jose.JSONWebKeySet{}
 		for _, k := range p.keys {
