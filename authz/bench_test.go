@@ -167,7 +167,8 @@ func newIdPWorld(t testing.TB, w *world, wrap ...func(authz.ExternalVerifier) au
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := authz.New(authz.Config{Rules: rules, Keys: st, Seats: st, SigningKeys: st, External: ext, SeatLister: st,
+	// Key and seat reads and seat listings go through the fault injector.
+	a, err := authz.New(authz.Config{Rules: rules, Keys: w.st, Seats: w.st, SigningKeys: st, External: ext, SeatLister: w.st,
 		Cache: authz.DefaultCacheConfig(), Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -60,6 +60,13 @@ func (s *Store) appendChange(ctx context.Context, kind authz.ChangeKind, tenant,
 	return errors.New("record change: too many concurrent writers; try again")
 }
 
+// unrecorded wraps the failure to record the change of a write that is
+// stored: servers that cached what it changed keep it until their cache
+// TTL ends, unless the write is repeated, which records the change.
+func unrecorded(what string, err error) error {
+	return fmt.Errorf("%s, but recording the change failed, so running servers may keep what they cached for up to their cache TTL; repeat it to record the change: %w", what, err)
+}
+
 // LastChange returns the highest change sequence number, or 0.
 func (s *Store) LastChange(ctx context.Context) (int64, error) {
 	var d changeDoc

@@ -141,9 +141,20 @@ func (s *Store) revokeChain(ctx context.Context, k APIKey, o revokeOpts, done ma
 				return out, err
 			}
 		}
-		if !already || o.always {
-			if err := s.appendChange(ctx, authz.ChangeAPIKey, k.Tenant, k.ID); err != nil {
+		announce := !already || o.always
+		if !announce {
+			// A revocation whose change was lost (the store failed
+			// between the two writes) is announced by the next one: a
+			// retry repairs what the failed attempt left.
+			recorded, err := s.changeRecorded(ctx, k.ID, k.RevokedAt)
+			if err != nil {
 				return out, err
+			}
+			announce = !recorded
+		}
+		if announce {
+			if err := s.appendChange(ctx, authz.ChangeAPIKey, k.Tenant, k.ID); err != nil {
+				return out, unrecorded("revoked api key "+k.ID, err)
 			}
 		}
 		rec, err := s.APIKeyRecord(ctx, k.ID)
@@ -305,7 +316,7 @@ func (s *Store) RotateAPIKey(ctx context.Context, old APIKey, next APIKey, grace
 	}
 	for _, id := range []string{d.ID, cur.ID} {
 		if err := s.appendChange(ctx, authz.ChangeAPIKey, cur.Tenant, id); err != nil {
-			return APIKey{}, APIKey{}, err
+			return APIKey{}, APIKey{}, s.undoRotation(ctx, d, cur, err)
 		}
 	}
 	created, err := d.key(nil)
@@ -314,4 +325,51 @@ func (s *Store) RotateAPIKey(ctx context.Context, old APIKey, next APIKey, grace
 	}
 	ended, err := s.APIKeyRecord(ctx, cur.ID)
 	return created, ended, err
+}
+
+// undoTimeout bounds undoing a rotation whose change could not be
+// recorded, which runs also when the rotation's own context has ended.
+const undoTimeout = 5 * time.Second
+
+// undoRotation removes the successor d of cur, stored by a rotation whose
+// change could not be recorded, so that the failed rotation leaves cur as
+// it was, and no key whose secret nobody was given: the caller retries
+// the rotation. A successor a revocation has revoked meanwhile stays: the
+// rotation then stands, revoked, as a revocation racing with it leaves
+// it. cur's change is recorded if the store lets it, for servers that
+// read cur while d stood (they deny it early, never allow it late; the
+// cache TTL bounds even that). Removing d frees cur's successor slot: a
+// concurrent revocation by id that kept d as cur's successor (revokeOpts.
+// keepPrior) and a second rotation that read cur before it was revoked
+// could then leave cur revoked with a live successor; that needs the
+// store to fail between two writes while both race with this rotation.
+func (s *Store) undoRotation(ctx context.Context, d apiKeyDoc, cur APIKey, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	res, err := s.db.Collection(colAPIKeys).DeleteOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "revoked_at", Value: nil}})
+	switch {
+	case err != nil:
+		return fmt.Errorf("rotate api key %s: %w; undoing it failed too (%v): its new key %s is stored but nobody has its secret: "+
+			"once the store answers, revoke %s and rotate or create again", cur.ID, cause, err, d.ID, d.ID)
+	case res.DeletedCount == 0:
+		return fmt.Errorf("rotate api key %s: %w; a revocation revoked its new key %s meanwhile", cur.ID, cause, d.ID)
+	}
+	_ = s.appendChange(ctx, authz.ChangeAPIKey, cur.Tenant, cur.ID)
+	return fmt.Errorf("rotate api key %s: %w; the rotation was undone, try again", cur.ID, cause)
+}
+
+// changeRecorded says whether the change feed holds a change of the key id
+// stamped at or after at.
+func (s *Store) changeRecorded(ctx context.Context, id string, at time.Time) (bool, error) {
+	err := s.db.Collection(colChanges).FindOne(ctx, bson.D{
+		{Key: "kind", Value: string(authz.ChangeAPIKey)}, {Key: "key", Value: id},
+		{Key: "at", Value: bson.D{{Key: "$gte", Value: ms(at)}}},
+	}).Err()
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return false, nil
+	}
+	return false, fmt.Errorf("read the change feed for api key %s: %w", id, err)
 }

@@ -113,7 +113,7 @@ func (s *Store) writeSeat(ctx context.Context, tenant, name string, change func(
 			return seatDoc{}, fmt.Errorf("write seat %s: %w", name, err)
 		}
 		if err := s.appendChange(ctx, authz.ChangeSeat, tenant, name); err != nil {
-			return seatDoc{}, err
+			return seatDoc{}, unrecorded("wrote seat "+name+" in tenant "+tenant, err)
 		}
 		if next.Version > seatVersionsKept {
 			_, _ = s.db.Collection(colSeats).DeleteMany(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "name", Value: name},

@@ -113,11 +113,16 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(uri).
-		SetServerSelectionTimeout(5 * time.Second).
-		SetConnectTimeout(5 * time.Second).
-		SetTimeout(timeout).
-		SetAppName("usher"))
+	co := options.Client().ApplyURI(uri).SetTimeout(timeout).SetAppName("usher")
+	// serverSelectionTimeoutMS and connectTimeoutMS in the URI win over
+	// these defaults.
+	if co.ServerSelectionTimeout == nil {
+		co.SetServerSelectionTimeout(5 * time.Second)
+	}
+	if co.ConnectTimeout == nil {
+		co.SetConnectTimeout(5 * time.Second)
+	}
+	client, err := mongo.Connect(co)
 	if err != nil {
 		_ = s.closeEmbedded()
 		return nil, fmt.Errorf("connect to %s: %w", s.Where, err)

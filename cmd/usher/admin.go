@@ -50,6 +50,9 @@ func (f *storeFlags) withStore(ctx context.Context, e *env, fn func(context.Cont
 		Logger:    slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	if err != nil {
+		if f.mongoURI != "" {
+			return fmt.Errorf("%w\ncheck --mongo-uri (env USHER_MONGO_URI) and that MongoDB runs and is reachable from here; nothing was changed", err)
+		}
 		return err
 	}
 	err = fn(ctx, s)

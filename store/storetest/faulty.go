@@ -20,11 +20,17 @@ var ErrInjected = errors.New("injected store failure")
 // reads. Everything else is the real store.
 type Faulty struct {
 	*store.Store
+	// Fail fails every lookup (key reads, seat reads, seat listings);
+	// FailKey, FailSeat and FailSeats fail one kind alone.
 	Fail      atomic.Bool
+	FailKey   atomic.Bool
+	FailSeat  atomic.Bool
+	FailSeats atomic.Bool
 	Panic     atomic.Bool
 	Delay     atomic.Int64 // nanoseconds
 	KeyReads  atomic.Int64
 	SeatReads atomic.Int64
+	SeatLists atomic.Int64
 	// HangFeed is how many of the next change feed reads hang until their
 	// context ends, as on a connection that stopped answering.
 	HangFeed  atomic.Int64
@@ -35,14 +41,15 @@ type Faulty struct {
 	MaxKeyReadsInFlight atomic.Int64
 }
 
-func (f *Faulty) fault(ctx context.Context) error {
+// fault applies the faults set for a lookup whose own switch is only.
+func (f *Faulty) fault(ctx context.Context, only *atomic.Bool) error {
 	if d := time.Duration(f.Delay.Load()); d > 0 && !wait.Sleep(ctx, d) {
 		return ctx.Err()
 	}
 	if f.Panic.Load() {
 		panic("injected panic")
 	}
-	if f.Fail.Load() {
+	if f.Fail.Load() || only.Load() {
 		return ErrInjected
 	}
 	return nil
@@ -56,7 +63,7 @@ func (f *Faulty) APIKey(ctx context.Context, id string) (authz.APIKey, error) {
 	for m := f.MaxKeyReadsInFlight.Load(); n > m && !f.MaxKeyReadsInFlight.CompareAndSwap(m, n); {
 		m = f.MaxKeyReadsInFlight.Load()
 	}
-	if err := f.fault(ctx); err != nil {
+	if err := f.fault(ctx, &f.FailKey); err != nil {
 		return authz.APIKey{}, err
 	}
 	return f.Store.APIKey(ctx, id)
@@ -77,8 +84,18 @@ func (f *Faulty) ChangesAfter(ctx context.Context, after int64, limit int) ([]au
 // Seat implements authz.SeatLookup with the faults.
 func (f *Faulty) Seat(ctx context.Context, tenant, name string) (authz.Seat, error) {
 	f.SeatReads.Add(1)
-	if err := f.fault(ctx); err != nil {
+	if err := f.fault(ctx, &f.FailSeat); err != nil {
 		return authz.Seat{}, err
 	}
 	return f.Store.Seat(ctx, tenant, name)
+}
+
+// Seats implements authz.SeatLister with the faults: a tenant's seat
+// listing, which maps IdP groups to seats.
+func (f *Faulty) Seats(ctx context.Context, tenant string) ([]authz.Seat, error) {
+	f.SeatLists.Add(1)
+	if err := f.fault(ctx, &f.FailSeats); err != nil {
+		return nil, err
+	}
+	return f.Store.Seats(ctx, tenant)
 }
