@@ -49,3 +49,14 @@ func TestCheckIgnoresUserAgent(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckIgnoresEnvoyInternal: x-envoy-internal (and any x-envoy-*
+// header a client sends) grants nothing; the credential decides
+// (docs/security-catalogue.md row 97).
+func TestCheckIgnoresEnvoyInternal(t *testing.T) {
+	w := newWorld(t)
+	d := w.check(t, get("api.example.test", "/me", "x-envoy-internal", "true", "x-envoy-original-path", "/public/x"))
+	if d.Status != 401 || d.Reason != authz.ReasonCredentialMissing {
+		t.Errorf("x-envoy-internal: %d %s, want 401 credential_missing", d.Status, d.Reason)
+	}
+}

@@ -285,6 +285,16 @@ func checkHCM(p *problems, hcm *hcmv3.HttpConnectionManager, clusters map[string
 	if !hcm.GetUseRemoteAddress().GetValue() {
 		p.addf("use_remote_address is not true")
 	}
+	// docs/security-catalogue.md row 97: no private range counts as internal.
+	if iac := hcm.GetInternalAddressConfig(); iac == nil || len(iac.GetCidrRanges()) == 0 {
+		p.addf("internal_address_config names no ranges: older Envoys treat every private address as internal")
+	} else {
+		for _, r := range iac.GetCidrRanges() {
+			if !strings.HasPrefix(r.GetAddressPrefix(), "127.") && r.GetAddressPrefix() != "::1" {
+				p.addf("internal_address_config treats %s/%d as internal", r.GetAddressPrefix(), r.GetPrefixLen().GetValue())
+			}
+		}
+	}
 	// Unset or zero disables these timeouts altogether.
 	if d := hcm.GetRequestHeadersTimeout(); d == nil || d.AsDuration() <= 0 || d.AsDuration() > time.Minute {
 		p.addf("request_headers_timeout is %v, want (0, 1m]", d.AsDuration())
@@ -302,9 +312,10 @@ func checkHCM(p *problems, hcm *hcmv3.HttpConnectionManager, clusters map[string
 		names = append(names, f.GetName())
 		filters[f.GetName()] = f.GetTypedConfig()
 	}
-	if want := []string{headerMutationFilter, extAuthzFilter, routerFilter}; !slices.Equal(names, want) {
+	if want := []string{headerMutationFilter, perClientLimit, extAuthzFilter, perCallerLimit, routerFilter}; !slices.Equal(names, want) {
 		p.addf("http_filters %v, want %v", names, want)
 	}
+	checkRateLimits(p, filters[perClientLimit], filters[perCallerLimit])
 	checkHeaderMutation(p, filters[headerMutationFilter])
 	timeout := checkExtAuthz(p, filters[extAuthzFilter], clusters)
 	checkUsherCluster(p, clusters["usher"], timeout)
@@ -517,6 +528,7 @@ func TestExampleEnvoyTypedConfigs(t *testing.T) {
 		pre + "filters.http.ext_authz.v3.ExtAuthz",
 		pre + "filters.http.ext_authz.v3.ExtAuthzPerRoute",
 		pre + "filters.http.header_mutation.v3.HeaderMutation",
+		pre + "filters.http.local_ratelimit.v3.LocalRateLimit",
 		pre + "filters.http.router.v3.Router",
 		pre + "filters.network.http_connection_manager.v3.HttpConnectionManager",
 		pre + "formatter.req_without_query.v3.ReqWithoutQuery",
@@ -548,7 +560,7 @@ func TestExampleEnvoy(t *testing.T) {
 			from: "max_concurrent_streams: 100", to: "100: max_concurrent_streams",
 		},
 		{
-			name: "invalid value inside an Any", wantErr: "HttpConnectionManager>.http_filters[1].typed_config<ExtAuthz>: invalid ExtAuthz.GrpcService",
+			name: "invalid value inside an Any", wantErr: "HttpConnectionManager>.http_filters[2].typed_config<ExtAuthz>: invalid ExtAuthz.GrpcService",
 			from: "envoy_grpc: { cluster_name: usher }", to: `envoy_grpc: { cluster_name: "" }`,
 		},
 		{
@@ -644,6 +656,27 @@ func TestExampleEnvoy(t *testing.T) {
 			name: "decision not logged",
 			from: `usher_reason: "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:reason)%"`, to: `usher_reason: "-"`,
 			want: []string{"access log does not log %DYNAMIC_METADATA(envoy.filters.http.ext_authz:reason)%"},
+		},
+		{
+			name: "private network internal",
+			from: "cidr_ranges: [{ address_prefix: 127.0.0.1, prefix_len: 32 }]", to: "cidr_ranges: [{ address_prefix: 10.0.0.0, prefix_len: 8 }]",
+			want: []string{"internal_address_config treats 10.0.0.0/8 as internal"},
+		},
+		// docs/security-catalogue.md rows 6, 11 and 126: rate limits.
+		{
+			name: "per-client limit keyed on nothing",
+			from: "- remote_address: {}", to: "- generic_key: { descriptor_value: all }",
+			want: []string{"usher.ratelimit.per_client: no rate_limits action keyed as remote_address"},
+		},
+		{
+			name: "per-client limit on one address only",
+			from: "entries: [{ key: remote_address }]", to: "entries: [{ key: remote_address, value: 10.0.0.1 }]",
+			want: []string{"usher.ratelimit.per_client: no dynamic descriptor (key remote_address, no value) with a token bucket"},
+		},
+		{
+			name: "per-caller limit keyed on the tenant",
+			from: "path: [{ key: subject }]", to: "path: [{ key: tenant }]",
+			want: []string{"usher.ratelimit.per_caller: no rate_limits action keyed as usher_subject"},
 		},
 		{
 			name: "admin exposed",
