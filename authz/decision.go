@@ -49,6 +49,7 @@ const (
 	ReasonPermissionDenied Reason = "permission_denied" // no seat grants the permission in the space
 	ReasonNoRoute          Reason = "no_route"          // no rule matches and the default is deny
 	ReasonTenantMismatch   Reason = "tenant_mismatch"   // the route names a tenant ({tenant} or tenant_header) other than the caller's
+	ReasonSpaceMismatch    Reason = "space_mismatch"    // the path names one space ({space}), a context extension or header another
 )
 
 // Reasons for a 5xx: usher could not decide, so it denies.
@@ -69,7 +70,7 @@ var Reasons = []Reason{
 	ReasonBearerMalformed, ReasonUnsupportedCredential,
 	ReasonTokenMalformed, ReasonTokenInvalid, ReasonTokenExpired, ReasonTokenNotYetValid, ReasonTokenClaimsInvalid,
 	ReasonTokenRevoked, ReasonIssuerUnknown,
-	ReasonPermissionDenied, ReasonNoRoute, ReasonTenantMismatch,
+	ReasonPermissionDenied, ReasonNoRoute, ReasonTenantMismatch, ReasonSpaceMismatch,
 	ReasonConfigInvalid, ReasonInternal,
 	ReasonStoreUnavailable, ReasonIssuerUnavailable, ReasonTimeout, ReasonCanceled,
 }
@@ -157,7 +158,7 @@ func StatusFor(r Reason) int {
 		return 200
 	case ReasonRequestInvalid, ReasonPathInvalid, ReasonSpaceMissing, ReasonSpaceInvalid:
 		return 400
-	case ReasonPermissionDenied, ReasonNoRoute, ReasonTenantMismatch:
+	case ReasonPermissionDenied, ReasonNoRoute, ReasonTenantMismatch, ReasonSpaceMismatch:
 		return 403
 	case ReasonStoreUnavailable, ReasonIssuerUnavailable, ReasonTimeout, ReasonCanceled:
 		return 503

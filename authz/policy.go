@@ -10,7 +10,7 @@ type policy struct {
 	access     Access
 	permission string
 	space      spaceSource
-	pathSpace  string // the {space} parameter's value, when space.kind is spacePath
+	pathSpace  string // the {space} parameter's value, when the rule's path has one; see spaceFor
 	tenant     tenantSource
 	pathTenant string // the {tenant} parameter's value, when tenant.kind is spacePath
 	name       string

@@ -105,6 +105,13 @@ func (s *cachedSeat) inSpace(space, perm string) (grantsAny, allows bool) {
 
 // spaceFor resolves the space a permission route asks about: from the
 // path, fixed by the rule, or from a header.
+//
+// A route has one space: where the matched rule's path names one
+// ({space}) and a context extension makes another source decide (a fixed
+// usher.space, or usher.space_header), the two must name the same space,
+// or the request is space_mismatch. Otherwise seats in the space the
+// extension or header names would authorise a request the upstream serves
+// in the path's space (security catalogue row 103).
 func spaceFor(pol policy, h map[string]string) (string, Reason) {
 	var s string
 	switch pol.space.kind {
@@ -120,6 +127,9 @@ func spaceFor(pol policy, h map[string]string) (string, Reason) {
 	}
 	if !validName(s) {
 		return "", ReasonSpaceInvalid
+	}
+	if pol.space.kind != spacePath && pol.pathSpace != "" && s != pol.pathSpace {
+		return "", ReasonSpaceMismatch
 	}
 	return s, ""
 }

@@ -49,8 +49,12 @@ func FixtureKeyString(k FixtureKey) string {
 //	        editors: proj1=datasets.read,datasets.write
 //	        viewers: proj1=datasets.read  (group "CN=viewers,OU=groups")
 //	        admins:  ops=admin  proj2=*
-//	globex: spaces proj1
-//	        editors: proj1=datasets.read,datasets.write
+//	globex: spaces proj1 proj2
+//	        editors: proj1=datasets.read  proj2=datasets.read,datasets.write
+//
+// Both tenants have a seat editors and spaces proj1 and proj2, with
+// different grants: a lookup or cache key that lost the tenant would give
+// one tenant's keys the other's permissions (security catalogue row 4).
 func Seed(t testing.TB, s *store.Store) Keys {
 	t.Helper()
 	ctx := context.Background()
@@ -67,13 +71,16 @@ func Seed(t testing.TB, s *store.Store) Keys {
 	for _, sp := range []string{"proj1", "proj2", "ops"} {
 		must(s.CreateSpace(ctx, "acme", sp))
 	}
-	must(s.CreateSpace(ctx, "globex", "proj1"))
+	for _, sp := range []string{"proj1", "proj2"} {
+		must(s.CreateSpace(ctx, "globex", sp))
+	}
 	must(s.CreateSeat(ctx, authz.Seat{Tenant: "acme", Name: "editors", Grants: []authz.Grant{{Space: "proj1", Permissions: rw}}}))
 	must(s.CreateSeat(ctx, authz.Seat{Tenant: "acme", Name: "viewers", Grants: []authz.Grant{{Space: "proj1", Permissions: []string{"datasets.read"}}},
 		Groups: []string{"CN=viewers,OU=groups"}}))
 	must(s.CreateSeat(ctx, authz.Seat{Tenant: "acme", Name: "admins", Grants: []authz.Grant{
 		{Space: "ops", Permissions: []string{"admin"}}, {Space: "proj2", Permissions: []string{"*"}}}}))
-	must(s.CreateSeat(ctx, authz.Seat{Tenant: "globex", Name: "editors", Grants: []authz.Grant{{Space: "proj1", Permissions: rw}}}))
+	must(s.CreateSeat(ctx, authz.Seat{Tenant: "globex", Name: "editors", Grants: []authz.Grant{
+		{Space: "proj1", Permissions: []string{"datasets.read"}}, {Space: "proj2", Permissions: rw}}}))
 
 	keys := Keys{}
 	for _, fk := range FixtureKeys {
