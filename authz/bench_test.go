@@ -3,6 +3,7 @@ package authz_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +49,10 @@ func envoyLikeRequest(key string) *authz.Request {
 //	jwt-cold            usher's HS256 token never seen (keyring cached)
 //	idp-jwt-cached/ALG  an IdP's RS256 or ES256 token, verified before
 //	idp-jwt-cold/ALG    an IdP's token never seen (discovery and keys cached)
+//	apikey-cold         an API key whose record and seat are read from the store
+//	deny-mix            a rotation of one allowed key and six denials (unknown
+//	                    id, malformed, wrong secret, no credential, missing
+//	                    permission, bad path), all cached where they can be
 //
 // Cold tokens come from a pool purged between passes, outside the timer.
 //
@@ -79,6 +84,56 @@ func BenchmarkCheck(b *testing.B) {
 		{"idp-jwt-cached/RS256", w.a, jwtReq(x.sign(b, x.rsa, "user-0"))},
 		{"idp-jwt-cached/ES256", w.a, jwtReq(x.sign(b, x.ec, "user-0"))},
 	}
+	b.Run("deny-mix", func(b *testing.B) {
+		ctx := b.Context()
+		noCred := envoyLikeRequest("")
+		delete(noCred.Headers, "x-api-key")
+		write := envoyLikeRequest(w.keys["acme/reader"])
+		write.Method, write.Headers[":method"] = "POST", "POST"
+		badPath := envoyLikeRequest(w.keys["acme/ci"])
+		badPath.Path = "/spaces/proj1%2Fdatasets/42"
+		mix := []*authz.Request{
+			envoyLikeRequest(w.keys["acme/ci"]),
+			envoyLikeRequest(authz.FormatAPIKey("acme", "zzzzzzzzzzzzzzzz", []byte(strings.Repeat("q", 32)))),
+			envoyLikeRequest("sk_not*a*key"),
+			envoyLikeRequest(authz.FormatAPIKey("acme", "ciacmekeyaaaaaaa", []byte(strings.Repeat("w", 32)))),
+			noCred, write, badPath,
+		}
+		allowed := 0
+		for _, r := range mix {
+			if w.a.Check(ctx, r).Allowed() {
+				allowed++
+			}
+		}
+		if allowed != 1 {
+			b.Fatalf("%d of the mix allowed, want 1", allowed)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			w.a.Check(ctx, mix[i])
+			if i++; i == len(mix) {
+				i = 0
+			}
+		}
+	})
+	b.Run("apikey-cold", func(b *testing.B) {
+		ctx := b.Context()
+		r := envoyLikeRequest(w.keys["acme/ci"])
+		// A change of a kind the authorizer does not know purges every
+		// cache: the next Check reads the key and its seat again.
+		purge := func() { w.a.Apply(authz.Change{Kind: "bench-purge-all"}) }
+		if d := w.a.Check(ctx, r); !d.Allowed() {
+			b.Fatalf("denied: %s", d.Reason)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			purge()
+			b.StartTimer()
+			w.a.Check(ctx, r)
+		}
+	})
 	for _, bc := range cached {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := b.Context()
