@@ -77,8 +77,14 @@ type Config struct {
 	// TrustTTL is how long trust records are cached; changes purge them
 	// sooner. Zero means 1m.
 	TrustTTL time.Duration
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// TrustStaleMax is how much longer than TrustTTL the last trusts read
+	// keep serving while reading them again fails (the store is down), so
+	// a store outage does not refuse every IdP token at once. A change to
+	// the trusts (Apply) ends it at once: what was read may predate the
+	// change. Zero means 5m, as cache.stale_max.
+	TrustStaleMax time.Duration
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Verifier verifies IdP tokens for the tenants that trust their issuer. It
@@ -90,6 +96,7 @@ type Verifier struct {
 	mu        sync.Mutex
 	trusts    map[string][]Trust // by issuer: every trust, read at once
 	fetched   time.Time          // when trusts was read; zero: read again
+	readAt    time.Time          // the last successful read, for metrics
 	gen       uint64             // bumped by Apply: a read that began before is not kept
 	providers map[string]*provider
 }
@@ -137,6 +144,9 @@ func New(cfg Config) *Verifier {
 	if cfg.TrustTTL == 0 {
 		cfg.TrustTTL = time.Minute
 	}
+	if cfg.TrustStaleMax == 0 {
+		cfg.TrustStaleMax = 5 * time.Minute
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -170,6 +180,15 @@ func (v *Verifier) Apply(ch authz.Change) {
 
 func tokenErr(r authz.Reason, format string, args ...any) error {
 	return &authz.TokenError{Reason: r, Err: fmt.Errorf(format, args...)}
+}
+
+// TrustsReadAt returns when the trusted issuers were last read
+// successfully; zero before the first read. Metrics export it, so an alert
+// can fire while the verifier serves the last good trusts.
+func (v *Verifier) TrustsReadAt() time.Time {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.readAt
 }
 
 // Verify implements authz.ExternalVerifier.
@@ -405,6 +424,16 @@ func (v *Verifier) trustsOf(ctx context.Context, issuer string) ([]Trust, error)
 	v.mu.Unlock()
 	all, err, _ := v.sf.Do("trusts", func() (any, error) { return v.cfg.Lookup.Trusts(ctx) })
 	if err != nil {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		// The last good trusts serve on through a failing read, for a
+		// bound, unless a change came since they were read
+		// (docs/security-catalogue.md row 114).
+		if !v.fetched.IsZero() && v.gen == gen && now.Sub(v.fetched) < v.cfg.TrustTTL+v.cfg.TrustStaleMax {
+			v.cfg.Logger.WarnContext(ctx, "reading the trusted issuers failed; serving the last ones read",
+				"read_at", v.fetched, "err", err)
+			return v.trusts[issuer], nil
+		}
 		return nil, fmt.Errorf("read the trusted issuers: %w", err)
 	}
 	byIssuer := map[string][]Trust{}
@@ -413,6 +442,7 @@ func (v *Verifier) trustsOf(ctx context.Context, issuer string) ([]Trust, error)
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.readAt = now
 	if v.gen == gen {
 		// Keep it only if no change came while reading: it may predate one.
 		v.trusts, v.fetched = byIssuer, now

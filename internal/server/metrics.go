@@ -138,6 +138,22 @@ func (m *metrics) watchCaches(a *authz.Authorizer) {
 	}
 }
 
+// watchTrusts exports when the IdP trusts were last read: while reading
+// them fails, the last ones serve for cache.stale_max, and an alert on this
+// gauge's age tells before they stop (docs/security-catalogue.md row 114).
+func (m *metrics) watchTrusts(v interface{ TrustsReadAt() time.Time }) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "usher_idp_trusts_read_timestamp_seconds",
+		Help: "When the trusted IdP issuers were last read from the store (Unix time; 0 before the first read).",
+	}, func() float64 {
+		t := v.TrustsReadAt()
+		if t.IsZero() {
+			return 0
+		}
+		return float64(t.UnixNano()) / 1e9
+	}))
+}
+
 // mux serves /healthz, /readyz and /metrics.
 func (m *metrics) mux() *http.ServeMux {
 	mux := http.NewServeMux()

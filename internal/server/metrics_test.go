@@ -50,3 +50,29 @@ func TestMetricsObserve(t *testing.T) {
 		t.Errorf("observe allocates %v times per decision, want 0", n)
 	}
 }
+
+type trustsReadAt time.Time
+
+func (t trustsReadAt) TrustsReadAt() time.Time { return time.Time(t) }
+
+// TestMetricsTrustsRead: the time of the last good read of the IdP trusts
+// is exported, so an alert can fire while the last ones serve through a
+// store outage (docs/security-catalogue.md row 114).
+func TestMetricsTrustsRead(t *testing.T) {
+	m := newMetrics(new(atomic.Bool))
+	at := time.Unix(1700000000, 0)
+	m.watchTrusts(trustsReadAt(at))
+	families, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "usher_idp_trusts_read_timestamp_seconds" {
+			if got := f.GetMetric()[0].GetGauge().GetValue(); got != 1700000000 {
+				t.Errorf("gauge = %v, want 1700000000", got)
+			}
+			return
+		}
+	}
+	t.Error("usher_idp_trusts_read_timestamp_seconds is not exported")
+}

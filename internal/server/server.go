@@ -206,16 +206,18 @@ func (s *server) checkKeyring(ctx context.Context) error {
 }
 
 func (s *server) newAuthorizer(context.Context) error {
+	verifier := idp.New(idp.Config{
+		Lookup:        trustLookup(s.st),
+		Leeway:        s.cfg.JWT.Leeway,
+		KeysStaleMax:  s.cfg.IdP.KeysStaleMax,
+		TrustStaleMax: s.cfg.Cache.StaleMax,
+		Logger:        s.log.With("component", "idp"),
+	})
 	a, err := authz.New(authz.Config{
 		Rules: s.deps.Rules, Keys: s.st, Seats: s.st, Usage: s.st,
-		SigningKeys: s.st,
-		Token:       s.cfg.JWT.Authz(),
-		External: idp.New(idp.Config{
-			Lookup:       trustLookup(s.st),
-			Leeway:       s.cfg.JWT.Leeway,
-			KeysStaleMax: s.cfg.IdP.KeysStaleMax,
-			Logger:       s.log.With("component", "idp"),
-		}),
+		SigningKeys:    s.st,
+		Token:          s.cfg.JWT.Authz(),
+		External:       verifier,
 		SeatLister:     s.st,
 		KeyIndex:       s.st,
 		Cache:          s.cfg.Cache.Authz(),
@@ -227,6 +229,7 @@ func (s *server) newAuthorizer(context.Context) error {
 	}
 	s.authz = a
 	s.metrics.watchCaches(a)
+	s.metrics.watchTrusts(verifier)
 	return nil
 }
 
