@@ -34,9 +34,31 @@ func (g *gate) Check(ctx context.Context, r *authz.Request) authz.Decision {
 	return authz.Failure(authz.ReasonStoreUnavailable, errors.New("store not reached yet"))
 }
 
+// Limits of the gRPC server (docs/security-catalogue.md rows 106 and 127).
+const (
+	// maxConcurrentStreams bounds the Checks one connection has in flight:
+	// the server announces it in its HTTP/2 SETTINGS and refuses a stream
+	// past it (REFUSED_STREAM), so that one client (or a rapid-reset
+	// attacker) cannot make it run an unbounded number of handlers. Envoy
+	// keeps to it and opens another connection, or queues. At ~100µs a
+	// Check, 1024 in flight on one connection is far more than an Envoy
+	// worker sends.
+	maxConcurrentStreams = 1024
+	// maxRecvMsgSize bounds one CheckRequest: Envoy's largest holds the
+	// request's headers (max_request_headers_kb, 60 KiB by default) and,
+	// with with_request_body, a body of up to max_request_bytes (the
+	// shipped config forwards none). 4 MiB holds a 1 MiB body and the
+	// headers with room to spare; a larger message is refused with
+	// ResourceExhausted before it is decoded, and Envoy (failure_mode_allow
+	// false) denies. It is grpc-go's default, set here so that it stays.
+	maxRecvMsgSize = 4 << 20
+)
+
 // grpcOptions are the gRPC server's options.
 func (s *server) grpcOptions() []grpc.ServerOption {
 	opts := []grpc.ServerOption{
+		grpc.MaxConcurrentStreams(maxConcurrentStreams),
+		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		// Stop returns only once every handler has: what shutdown closes
@@ -48,6 +70,25 @@ func (s *server) grpcOptions() []grpc.ServerOption {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.deps.TLS)))
 	}
 	return opts
+}
+
+// httpLimits bound the HTTP listener's clients (docs/security-catalogue.md
+// row 129): a client that sends its headers slowly is cut off after
+// readHeader, one whose whole request is slow after read; a response
+// that cannot be written in write is abandoned; a kept-alive connection
+// idle for idle is closed; headers over maxHeaderBytes get 431.
+type httpLimits struct {
+	readHeader, read, write, idle time.Duration
+	maxHeaderBytes                int
+}
+
+// defaultHTTPLimits are the HTTP listener's limits; tests shorten them.
+var defaultHTTPLimits = httpLimits{
+	readHeader:     5 * time.Second,
+	read:           10 * time.Second,
+	write:          30 * time.Second,
+	idle:           2 * time.Minute,
+	maxHeaderBytes: 64 << 10,
 }
 
 // listen starts the gRPC server (Check and health) and the HTTP server
@@ -65,7 +106,7 @@ func (s *server) listen(ctx context.Context) error {
 		return fmt.Errorf("http_addr: %w", err)
 	}
 
-	s.grpcAddr = grpcLis.Addr()
+	s.grpcAddr, s.httpAddr = grpcLis.Addr(), httpLis.Addr()
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	s.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
@@ -75,13 +116,14 @@ func (s *server) listen(ctx context.Context) error {
 		Logger: s.log.With("component", "check"), Observe: s.metrics.observe,
 	})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
+	l := s.httpLimits
 	s.http = &http.Server{
 		Handler:           s.metrics.mux(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: l.readHeader,
+		ReadTimeout:       l.read,
+		WriteTimeout:      l.write,
+		IdleTimeout:       l.idle,
+		MaxHeaderBytes:    l.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.serving.Go(func() {

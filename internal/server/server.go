@@ -86,6 +86,8 @@ type server struct {
 	// openTimeout and callTimeout are OpenTimeout and CallTimeout; tests
 	// shorten them.
 	openTimeout, callTimeout time.Duration
+	// httpLimits are defaultHTTPLimits; tests shorten them.
+	httpLimits httpLimits
 
 	ready    atomic.Bool
 	gate     gate
@@ -95,6 +97,7 @@ type server struct {
 	grpc     *grpc.Server
 	http     *http.Server
 	grpcAddr net.Addr
+	httpAddr net.Addr
 	serving  sync.WaitGroup // the listeners' Serve loops
 	failed   chan error     // a listener's failure
 	drained  sync.Once
@@ -106,7 +109,7 @@ type server struct {
 
 func newServer(cfg config.Config, d Deps) *server {
 	s := &server{cfg: cfg, deps: d, log: d.Logger, openTimeout: OpenTimeout, callTimeout: CallTimeout,
-		failed: make(chan error, 2)}
+		httpLimits: defaultHTTPLimits, failed: make(chan error, 2)}
 	s.decider = &s.gate
 	s.metrics = newMetrics(&s.ready)
 	return s
