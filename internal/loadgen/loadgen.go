@@ -62,6 +62,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if len(cfg.Conns) == 0 || cfg.Concurrency < 1 || cfg.Duration <= 0 {
 		return Result{}, errors.New("loadgen: need a connection, a worker and a duration")
 	}
+	// start is read before the timer is armed, so a run never measures
+	// less than its Duration.
+	start := time.Now()
 	stop := make(chan struct{})
 	timer := time.AfterFunc(cfg.Duration, func() { close(stop) })
 	defer timer.Stop()
@@ -89,7 +92,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		wg        sync.WaitGroup
 		perWorker = make([]histogram, cfg.Concurrency)
 	)
-	start := time.Now()
 	for w := range cfg.Concurrency {
 		client := authv3.NewAuthorizationClient(cfg.Conns[w%len(cfg.Conns)])
 		wg.Go(func() {
