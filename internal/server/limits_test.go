@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -113,6 +114,30 @@ func TestCheckMessageSizeLimit(t *testing.T) {
 			}
 			if err == nil && resp.GetDeniedResponse().GetStatus().GetCode() != 503 {
 				t.Errorf("Check of %d bytes was not decided as expected: %v", proto.Size(tt.req), resp)
+			}
+		})
+	}
+}
+
+// TestCheckMetadataSizeLimit: gRPC metadata past 64 KiB is refused before
+// the Check runs; Envoy's few headers pass. docs/security-catalogue.md
+// row 129.
+func TestCheckMetadataSizeLimit(t *testing.T) {
+	s := startListeners(t, defaultHTTPLimits)
+	c := checkClient(t, s)
+	for _, tt := range []struct {
+		name string
+		size int
+		ok   bool
+	}{
+		{"Envoy-sized metadata", 1 << 10, true},
+		{"100 KiB of metadata", 100 << 10, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := metadata.AppendToOutgoingContext(t.Context(), "x-envoy-padding", strings.Repeat("m", tt.size))
+			_, err := c.Check(ctx, checkWithBody(0))
+			if (err == nil) != tt.ok {
+				t.Errorf("Check with %d bytes of metadata: %v, want ok=%v", tt.size, err, tt.ok)
 			}
 		})
 	}

@@ -52,6 +52,11 @@ const (
 	// ResourceExhausted before it is decoded, and Envoy (failure_mode_allow
 	// false) denies. It is grpc-go's default, set here so that it stays.
 	maxRecvMsgSize = 4 << 20
+	// maxHeaderListSize bounds the gRPC metadata (HTTP/2 headers) of one
+	// Check: Envoy sends a handful (:path, content-type, te, grpc-timeout,
+	// x-envoy-*); the request's own headers travel in the message. grpc-go's
+	// default is 16 MiB.
+	maxHeaderListSize = 64 << 10
 )
 
 // grpcOptions are the gRPC server's options.
@@ -59,6 +64,7 @@ func (s *server) grpcOptions() []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
+		grpc.MaxHeaderListSize(maxHeaderListSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		// Stop returns only once every handler has: what shutdown closes
