@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/usher-dev/usher/authz"
+	"github.com/usher-dev/usher/internal/testidp"
 	"github.com/usher-dev/usher/store/storetest"
 )
 
@@ -66,6 +67,12 @@ func faultMix(t *testing.T, w *world) []loadCase {
 // 150 ms deadline, and purges every cache each purgeEvery, until stop is
 // closed. It returns every result.
 func runLoad(a *authz.Authorizer, mix []loadCase, workers int, purgeEvery time.Duration, stop <-chan struct{}) []loadResult {
+	// A change of a kind the authorizer does not know purges every cache.
+	return runLoadPurging(a, mix, workers, purgeEvery, authz.Change{Kind: "fault-load-purge-all"}, stop)
+}
+
+// runLoadPurging is runLoad applying purge each purgeEvery.
+func runLoadPurging(a *authz.Authorizer, mix []loadCase, workers int, purgeEvery time.Duration, purge authz.Change, stop <-chan struct{}) []loadResult {
 	var (
 		mu  sync.Mutex
 		all []loadResult
@@ -80,9 +87,7 @@ func runLoad(a *authz.Authorizer, mix []loadCase, workers int, purgeEvery time.D
 			case <-stop:
 				return
 			case <-tick.C:
-				// A change of a kind the authorizer does not know purges
-				// every cache.
-				a.Apply(authz.Change{Kind: "fault-load-purge-all"})
+				a.Apply(purge)
 			}
 		}
 	})
@@ -245,5 +250,87 @@ func TestCheckFaultsUnderLoad(t *testing.T) {
 	t.Logf("%d Checks in all", len(all))
 	if len(all) == 0 {
 		t.Fatal("no Checks made")
+	}
+}
+
+// TestCheckIdPOutageUnderLoad: an IdP's key set goes away (its requests
+// hang: row 133's "black-hole JWKS") and comes back while 16 callers send
+// IdP tokens whose verification is purged every 20 ms.
+// Tokens the provider's last good keys verify keep being allowed (those
+// keys verify through an outage for idp.keys_stale_max); tokens signed by
+// a key the provider never published, whose refetch meets the outage, or
+// for another audience, are never allowed.
+func TestCheckIdPOutageUnderLoad(t *testing.T) {
+	w := newWorld(t)
+	x := newIdPWorld(t, w)
+	jwtReq := func(tok string) *authz.Request {
+		r := envoyLikeRequest("")
+		delete(r.Headers, "x-api-key")
+		r.Headers["authorization"] = "Bearer " + tok
+		return r
+	}
+	var mix []loadCase
+	for i, r := range x.pool(t, x.ec, jwtReq, 4) {
+		mix = append(mix, loadCase{fmt.Sprintf("idp ES256 %d", i), r, true})
+	}
+	for i, r := range x.pool(t, x.rsa, jwtReq, 4) {
+		mix = append(mix, loadCase{fmt.Sprintf("idp RS256 %d", i), r, true})
+	}
+	other := x.p.Claims("mallory", "api://other", x.now)
+	other["groups"] = []string{"editors"}
+	mix = append(mix,
+		loadCase{"unpublished key", jwtReq(x.sign(t, testidp.NewECKey(t, "ec-rogue"), "mallory")), false},
+		loadCase{"other audience", jwtReq(testidp.Sign(t, x.ec, other, nil)), false},
+	)
+	for _, c := range mix {
+		if d := w.check(t, c.r); d.Allowed() != c.allow {
+			t.Fatalf("%s before the outage: %d %s", c.name, d.Status, d.Reason)
+		}
+	}
+
+	stop := make(chan struct{})
+	results := make(chan []loadResult, 1)
+	// A signing-key change purges every verified token, not the IdP's keys.
+	go func() {
+		results <- runLoadPurging(w.a, mix, 16, 20*time.Millisecond, authz.Change{Kind: authz.ChangeSigningKey, Tenant: "acme", Key: "none"}, stop)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	// Black-hole the key set: its requests hang until released.
+	release := make(chan struct{})
+	before := x.p.KeySetHits.Load()
+	x.p.Stall(testidp.KeySetPath, release)
+	// The token with the unpublished key makes the verifier fetch the keys
+	// again at most every 30 s of its clock: move it on, so that fetches
+	// meet the outage.
+	for range 3 {
+		w.clock.Advance(31 * time.Second)
+		time.Sleep(250 * time.Millisecond)
+	}
+	during := x.p.KeySetHits.Load() - before
+	close(release)
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	all := <-results
+
+	wrong := map[string]int{}
+	timeouts := 0
+	for _, r := range all {
+		c := mix[r.c]
+		switch {
+		case r.d.Allowed() == c.allow:
+		case r.d.Reason == authz.ReasonTimeout && c.allow:
+			// 16 callers verifying RSA under -race can miss 150 ms.
+			timeouts++
+		default:
+			wrong[fmt.Sprintf("%s: %d %s", c.name, r.d.Status, r.d.Reason)]++
+		}
+	}
+	for what, n := range wrong {
+		t.Errorf("%s, %d times", what, n)
+	}
+	t.Logf("%d Checks, %d allowed-expected missed the 150 ms deadline; %d key set requests while it was black-holed",
+		len(all), timeouts, during)
+	if during == 0 {
+		t.Error("the verifier never asked for the key set while it was black-holed: the outage was not exercised")
 	}
 }
