@@ -6,11 +6,12 @@ RULES     ?= envoy/examples/rules.yaml
 DATA_DIR  ?= ./usher-data
 COUNT     ?= 1
 FUZZTIME  ?= 30s
+SOAK      ?= 2m
 GOLANGCI_VERSION := v2.15.0
 GOLANGCI  := bin/golangci-lint
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test tracked-check fmt-check vet lint tidy-check bench bench-ci bench-e2e fuzz clean
+.PHONY: help run build test tracked-check fmt-check vet lint tidy-check bench bench-ci bench-e2e soak fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,6 +59,9 @@ bench-ci: ## run every benchmark once, to prove they run
 
 bench-e2e: build ## usher serve out of process against a no-op ext_authz server, alternating, same load (about 70s): throughput ratio, p50/p99
 	BIN=$(BIN) .ci/bench-e2e
+
+soak: ## steady mixed load on the authorizer for SOAK (2m): goroutines, heap, RSS and open files must not grow (make test runs 3s of it)
+	$(GO) test ./authz -run '^TestSoak$$' -count 1 -v -timeout 0 -soak $(SOAK)
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@set -e; for pkg in $$($(GO) list ./...); do \
