@@ -14,7 +14,7 @@ GOLANGCI  := bin/golangci-lint
 .PHONY: help run build test tracked-check fmt-check vet lint tidy-check bench bench-ci bench-e2e soak fuzz clean
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 run: build ## build and run `usher serve` on the embedded store in ./usher-data with the sample rules
 	$(BIN) serve --data-dir $(DATA_DIR) --rules $(RULES)
