@@ -12,11 +12,14 @@ import (
 	"github.com/usher-dev/usher/store"
 )
 
-// withVerifier rebuilds w's verifier with cfg (its Lookup, Leeway and Now
-// filled in) and an authorizer using it.
+// withVerifier rebuilds w's verifier with cfg (its Leeway and Now filled
+// in, and its Lookup when unset) and an authorizer using it.
 func (w *world) withVerifier(t *testing.T, cfg idp.Config) {
 	t.Helper()
-	cfg.Lookup, cfg.Leeway, cfg.Now = lookup(w.st), 30*time.Second, w.clock.Now
+	if cfg.Lookup == nil {
+		cfg.Lookup = lookup(w.st)
+	}
+	cfg.Leeway, cfg.Now = 30*time.Second, w.clock.Now
 	w.v = idp.New(cfg)
 	r, err := authz.ParseRules("rules", []byte(rules))
 	if err != nil {

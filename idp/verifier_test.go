@@ -474,7 +474,7 @@ func TestIssuerRemovalNotLostToInflightRead(t *testing.T) {
 	readDone, release := make(chan struct{}), make(chan struct{})
 	var held atomic.Bool
 	inner := lookup(w.st)
-	w.v = idp.New(idp.Config{Leeway: 30 * time.Second, Now: w.clock.Now, Lookup: idp.LookupFunc(func(ctx context.Context) ([]idp.Trust, error) {
+	w.withVerifier(t, idp.Config{Lookup: idp.LookupFunc(func(ctx context.Context) ([]idp.Trust, error) {
 		ts, err := inner.Trusts(ctx)
 		if held.CompareAndSwap(false, true) {
 			close(readDone)
@@ -482,16 +482,6 @@ func TestIssuerRemovalNotLostToInflightRead(t *testing.T) {
 		}
 		return ts, err
 	})})
-	r, err := authz.ParseRules("rules", []byte(rules))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.a.Close()
-	if w.a, err = authz.New(authz.Config{Rules: r, Keys: w.st, Seats: w.st, External: w.v, SeatLister: w.st,
-		Cache: authz.DefaultCacheConfig(), Now: w.clock.Now}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.a.Close)
 
 	done := make(chan authz.Decision, 1)
 	go func() { done <- w.check(t, "/me", testidp.Sign(t, w.rsa, w.claims(map[string]any{"sub": "u1"}), nil)) }()

@@ -383,6 +383,19 @@ func TestTwoProcesses(t *testing.T) {
 	assertJSONLines(t, logs)
 }
 
+// waitHealthy waits until the server's /healthz answers 200.
+func (s *server) waitHealthy(t *testing.T) {
+	t.Helper()
+	waitUntil(t, func() bool {
+		resp, err := http.Get("http://" + s.httpAddr + "/healthz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "/healthz")
+}
+
 // stopsCleanly sends SIGTERM to the serving process and requires it to exit
 // 0 within 30 s.
 func stopsCleanly(t *testing.T, p *proc, what string) {
@@ -450,14 +463,7 @@ func TestServeWaitsForMongoDB(t *testing.T) {
 		done <- usherCtx(ctx, nil, "serve", "--mongo-uri", "mongodb://"+freePort(t)+"/usher",
 			"--grpc-addr", s.grpcAddr, "--http-addr", s.httpAddr, "--log-format", "json").code
 	}()
-	waitUntil(t, func() bool {
-		resp, err := http.Get("http://" + s.httpAddr + "/healthz")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == 200
-	}, "/healthz")
+	s.waitHealthy(t)
 	resp, err := http.Get("http://" + s.httpAddr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -491,14 +497,7 @@ func TestServeSIGHUPWhileWaitingForMongoDB(t *testing.T) {
 	s := newServer(t)
 	p := startProc(t, bin, "serve", "--mongo-uri", "mongodb://"+freePort(t)+"/usher",
 		"--grpc-addr", s.grpcAddr, "--http-addr", s.httpAddr, "--log-format", "json")
-	waitUntil(t, func() bool {
-		resp, err := http.Get("http://" + s.httpAddr + "/healthz")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == 200
-	}, "/healthz")
+	s.waitHealthy(t)
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}

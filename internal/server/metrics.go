@@ -92,7 +92,7 @@ func (m *metrics) counter(l decisionLabels) prometheus.Counter {
 	if auth == "" {
 		auth = "none"
 	}
-	c := m.decisions.WithLabelValues(StatusLabel(l.status), string(l.reason), auth)
+	c := m.decisions.WithLabelValues(statusLabel(l.status), string(l.reason), auth)
 	next := make(map[decisionLabels]prometheus.Counter, len(old)+1)
 	for k, v := range old {
 		next[k] = v
@@ -102,10 +102,10 @@ func (m *metrics) counter(l decisionLabels) prometheus.Counter {
 	return c
 }
 
-// StatusLabel is an HTTP status as the status label of
+// statusLabel is an HTTP status as the status label of
 // usher_check_decisions_total writes it, without allocating for the
 // statuses usher answers.
-func StatusLabel(s int) string {
+func statusLabel(s int) string {
 	switch s {
 	case 200:
 		return "200"
