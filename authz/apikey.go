@@ -124,13 +124,19 @@ func newID() (string, error) {
 // fixtures that need a key with known parts; real keys come from
 // [GenerateAPIKey].
 func FormatAPIKey(tenant, id string, secret []byte) string {
+	return formatHandle(apiKeyPrefix, tenant, id, secret)
+}
+
+// formatHandle encodes tenant, id and secret after prefix: the shape shared
+// by API keys and session handles.
+func formatHandle(prefix, tenant, id string, secret []byte) string {
 	payload := make([]byte, 0, len(tenant)+len(id)+len(secret)+2)
 	payload = append(payload, tenant...)
 	payload = append(payload, '_')
 	payload = append(payload, id...)
 	payload = append(payload, '_')
 	payload = append(payload, secret...)
-	return apiKeyPrefix + new(big.Int).SetBytes(payload).Text(62)
+	return prefix + new(big.Int).SetBytes(payload).Text(62)
 }
 
 // ParsedAPIKey is the tenant and key id read from a well-formed key.
@@ -162,7 +168,12 @@ func ParseAPIKey(key string) (ParsedAPIKey, error) {
 	if !strings.HasPrefix(key, apiKeyPrefix) {
 		return ParsedAPIKey{}, errKeyPrefix
 	}
-	digits := key[len(apiKeyPrefix):]
+	return parseHandle(key[len(apiKeyPrefix):])
+}
+
+// parseHandle reads tenant and id from the base62 digits that follow an
+// API key's or a session handle's prefix.
+func parseHandle(digits string) (ParsedAPIKey, error) {
 	if len(digits) == 0 || len(digits) > maxAPIKeyDigits {
 		return ParsedAPIKey{}, errKeyLength
 	}
