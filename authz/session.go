@@ -50,6 +50,15 @@ type Session struct {
 	// RevokedAt is the zero time unless the session was revoked (logout,
 	// `usher session revoke`, refresh-token reuse).
 	RevokedAt time.Time
+	// ClientID is the OAuth client of an API family ("" for a browser
+	// session).
+	ClientID string
+	// IDPRefresh and IDToken are the IdP's refresh token and ID token,
+	// sealed with the master key (internal/seal); they never leave the
+	// server. GroupsCheckedAt is when groups were last read from the IdP.
+	IDPRefresh      string
+	IDToken         string
+	GroupsCheckedAt time.Time
 }
 
 // SessionLookup finds a session by id. It returns an error wrapping
