@@ -134,3 +134,18 @@ type Providers interface {
 	ListProviders(ctx context.Context, tenant string) ([]ProviderConfig, error)
 	RemoveProvider(ctx context.Context, tenant, typ string) error
 }
+
+// OnceMarks makes something usable once across every server: the first
+// MarkOnce of (kind, key) wins (a marker insert under a unique index, one
+// winner on FerretDB and MongoDB); every later one answers false. Used
+// for flow states and authorization codes. Marks may be dropped after
+// expires.
+type OnceMarks interface {
+	MarkOnce(ctx context.Context, kind, key string, expires time.Time) (first bool, err error)
+}
+
+// SeatLister lists a tenant's seats, to map a person's groups to seats as
+// Check maps an IdP token's groups.
+type SeatLister interface {
+	Seats(ctx context.Context, tenant string) ([]authz.Seat, error)
+}
