@@ -36,6 +36,7 @@ type Config struct {
 	Cache              Cache
 	IdP                IdP
 	TLS                TLS
+	Login              Login
 }
 
 // IdP configures the verification of tenants' IdP tokens.
@@ -93,6 +94,7 @@ func Default() Config {
 		UsageFlushInterval: 10 * time.Second,
 		ShutdownTimeout:    15 * time.Second,
 		IdP:                IdP{KeysStaleMax: idp.DefaultKeysStaleMax},
+		Login:              defaultLogin(),
 		Cache: Cache{
 			TTL: c.TTL, StaleMax: c.StaleMax, NegativeTTL: c.NegativeTTL,
 			MaxCost: c.MaxCost, LoadTimeout: c.LoadTimeout, MaxLoads: authz.DefaultMaxLoads,
@@ -167,6 +169,10 @@ func (c *Config) Validate() error {
 	}
 	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
 		bad("tls.client_ca_file", "needs tls.cert_file and tls.key_file (mTLS is on top of TLS)")
+	}
+	c.Login.validate(bad)
+	if c.Login.Enabled && c.Login.Addr != "" && (c.Login.Addr == c.GRPCAddr || c.Login.Addr == c.HTTPAddr) {
+		bad("login.addr (USHER_LOGIN_ADDR)", "must differ from grpc_addr and http_addr")
 	}
 	return errors.Join(errs...)
 }

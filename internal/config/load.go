@@ -71,7 +71,7 @@ func (s setting) String() string {
 }
 
 func (c *Config) settings() []setting {
-	return []setting{
+	return append([]setting{
 		{"grpc_addr", "grpc-addr", "address of the ext_authz gRPC server (and gRPC health)", "string", &c.GRPCAddr},
 		{"http_addr", "http-addr", "address of /healthz, /readyz and /metrics", "string", &c.HTTPAddr},
 		{"data_dir", "data-dir", "directory of the embedded store, used when no MongoDB URI is set", "string", &c.DataDir},
@@ -101,7 +101,7 @@ func (c *Config) settings() []setting {
 		{"tls.cert_file", "tls-cert-file", "PEM certificate for the gRPC server (enables TLS)", "string", &c.TLS.CertFile},
 		{"tls.key_file", "tls-key-file", "PEM private key for the gRPC server", "string", &c.TLS.KeyFile},
 		{"tls.client_ca_file", "tls-client-ca-file", "PEM CA bundle; clients (Envoy) must present a certificate it signed (mTLS)", "string", &c.TLS.ClientCAFile},
-	}
+	}, c.loginSettings()...)
 }
 
 // flagValue is a pflag.Value that only records what was given; the

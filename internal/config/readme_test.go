@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestREADMEDocumentsEverySetting keeps the configuration reference in
@@ -23,11 +24,22 @@ func TestREADMEDocumentsEverySetting(t *testing.T) {
 		}
 		line, _, _ := strings.Cut(string(readme[i+len(row):]), "\n")
 		def := s.String()
-		if d, ok := map[string]string{"1m0s": "1m", "5m0s": "5m", "1h0m0s": "1h", "24h0m0s": "24h", "false": "false"}[def]; ok {
-			def = d
+		if _, ok := s.ptr.(*time.Duration); ok {
+			def = shortDuration(def)
 		}
 		if def != "" && !strings.Contains(line, "`"+def+"`") {
 			t.Errorf("README row for %s does not give the default %q: %s", s.key, def, line)
 		}
 	}
+}
+
+// shortDuration writes a duration as the README does: 12h, not 12h0m0s.
+func shortDuration(d string) string {
+	if strings.HasSuffix(d, "m0s") {
+		d = strings.TrimSuffix(d, "0s")
+	}
+	if strings.HasSuffix(d, "h0m") {
+		d = strings.TrimSuffix(d, "0m")
+	}
+	return d
 }

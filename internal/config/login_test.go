@@ -1,0 +1,116 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// goodLogin is a complete login configuration.
+func goodLogin() map[string]string {
+	return map[string]string{
+		"USHER_AUTH_ENABLED":       "true",
+		"USHER_ROOT_DOMAIN":        "acme.test",
+		"USHER_LOGIN_URL":          "https://auth.acme.test",
+		"USHER_SESSION_KEY":        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"USHER_ALLOWED_DOMAINS":    "acme.test, Example.COM",
+		"USHER_AUTH_TENANT":        "acme",
+		"USHER_AUTH_PROVIDER_TYPE": "oidc",
+		"USHER_AUTH_CLIENT_ID":     "usher",
+		"USHER_AUTH_CLIENT_SECRET": "s3cret",
+		"USHER_AUTH_ISSUER_URL":    "https://idp.acme.test",
+	}
+}
+
+func TestLoginConfigOffNeedsNothing(t *testing.T) {
+	cfg, err := loadConfig(t, "", nil)
+	if err != nil || cfg.Login.Enabled {
+		t.Fatalf("login off by default with no settings: %v %+v", err, cfg.Login)
+	}
+}
+
+func TestLoginConfigComplete(t *testing.T) {
+	cfg, err := loadConfig(t, "", goodLogin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cfg.Login
+	if got := l.Domains(); strings.Join(got, ",") != "acme.test,example.com" {
+		t.Errorf("domains %v", got)
+	}
+	if l.CallbackURL() != "https://auth.acme.test/auth/oidc/callback" || l.CookieName != "usher_session" {
+		t.Errorf("defaults: %s %s", l.CallbackURL(), l.CookieName)
+	}
+	if k, err := l.Key(); err != nil || len(k) != 32 {
+		t.Errorf("key %d %v", len(k), err)
+	}
+	env := goodLogin()
+	delete(env, "USHER_LOGIN_URL")
+	cfg, err = loadConfig(t, "", env)
+	if err != nil || cfg.Login.PublicURL() != "https://auth.acme.test" {
+		t.Errorf("default login url %q %v", cfg.Login.PublicURL(), err)
+	}
+}
+
+// TestLoginConfigListsEveryProblem: with login on and nothing else set,
+// serve names every missing setting by its environment variable at once.
+func TestLoginConfigListsEveryProblem(t *testing.T) {
+	_, err := loadConfig(t, "", map[string]string{"USHER_AUTH_ENABLED": "true"})
+	if err == nil {
+		t.Fatal("login enabled with nothing set was accepted")
+	}
+	for _, env := range []string{"USHER_ROOT_DOMAIN", "USHER_SESSION_KEY", "USHER_ALLOWED_DOMAINS",
+		"USHER_AUTH_TENANT", "USHER_AUTH_PROVIDER_TYPE", "USHER_AUTH_CLIENT_ID", "USHER_AUTH_CLIENT_SECRET"} {
+		if !strings.Contains(err.Error(), env) {
+			t.Errorf("no problem names %s:\n%v", env, err)
+		}
+	}
+}
+
+func TestLoginConfigRejects(t *testing.T) {
+	tests := []struct {
+		name, env, value, want string
+	}{
+		{"short session key", "USHER_SESSION_KEY", "c2hvcnQ=", "USHER_SESSION_KEY"},
+		{"session key not base64", "USHER_SESSION_KEY", "not base64!!", "USHER_SESSION_KEY"},
+		{"plain http login url off loopback", "USHER_LOGIN_URL", "http://auth.acme.test", "must be https"},
+		{"plain http on loopback is fine", "USHER_LOGIN_URL", "http://127.0.0.1:8081", ""},
+		{"login url with userinfo", "USHER_LOGIN_URL", "https://x@auth.acme.test", "USHER_LOGIN_URL"},
+		{"unknown provider", "USHER_AUTH_PROVIDER_TYPE", "saml", "must be oidc, google or github"},
+		{"oidc issuer over plain http", "USHER_AUTH_ISSUER_URL", "http://idp.acme.test", "USHER_AUTH_ISSUER_URL"},
+		{"root domain with a scheme", "USHER_ROOT_DOMAIN", "https://acme.test", "USHER_ROOT_DOMAIN"},
+		{"bad allowed domain", "USHER_ALLOWED_DOMAINS", "acme.test,bad domain", `"bad domain" is not a domain`},
+		{"cookie name with a semicolon", "USHER_LOGIN_COOKIE_NAME", "a;b", "USHER_LOGIN_COOKIE_NAME"},
+		{"idle longer than the session", "USHER_LOGIN_IDLE_TTL", "13h", "must not exceed login.session_ttl"},
+		{"same address as health", "USHER_LOGIN_ADDR", "127.0.0.1:8080", "must differ from grpc_addr and http_addr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := goodLogin()
+			env[tt.env] = tt.value
+			_, err := loadConfig(t, "", env)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("rejected: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestLoginSecretsNotInErrors: a problem report never echoes the session
+// key or the client secret.
+func TestLoginSecretsNotInErrors(t *testing.T) {
+	env := goodLogin()
+	env["USHER_SESSION_KEY"] = "c2VjcmV0LXZhbHVl"
+	env["USHER_AUTH_PROVIDER_TYPE"] = "nope"
+	_, err := loadConfig(t, "", env)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, secret := range []string{"c2VjcmV0LXZhbHVl", "s3cret"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error shows a secret: %v", err)
+		}
+	}
+}
