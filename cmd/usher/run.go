@@ -92,6 +92,7 @@ func newRoot(e *env) *cobra.Command {
 		newTokenCmd(e),
 		newIssuerCmd(e),
 		newCheckCmd(e),
+		newRulesCmd(e),
 		newBenchCmd(e),
 		newVersionCmd(e),
 	)
