@@ -7,6 +7,10 @@ package authz
 type Route struct {
 	// Path is the normalised path the rules were matched against.
 	Path string
+	// Tried lists the rules before the one that matched (every rule when
+	// none did), each as "name: host|method|path", the part that did not
+	// match.
+	Tried []string
 	// Rule names the rule that matched ("default" when none did, with
 	// "+ext" when context extensions set the access).
 	Rule       string
@@ -39,7 +43,7 @@ func (rs *Rules) Route(r *Request) Route {
 	if err != nil {
 		return Route{Path: path, Reason: ReasonConfigInvalid}
 	}
-	rt := Route{Path: path, Rule: pol.name, Access: pol.access}
+	rt := Route{Path: path, Rule: pol.name, Access: pol.access, Tried: rs.tried(host, upperMethod(r.Method), path)}
 	switch pol.access {
 	case AccessPublic:
 		rt.Reason = ReasonPublic
@@ -51,4 +55,19 @@ func (rs *Rules) Route(r *Request) Route {
 		rt.Reason = ReasonNoRoute
 	}
 	return rt
+}
+
+// tried lists the rules a request passed over before the first that
+// matched, with the part of each that did not match.
+func (rs *Rules) tried(host, method, path string) []string {
+	var out []string
+	for i := range rs.rules {
+		r := &rs.rules[i]
+		_, miss := r.miss(host, method, path, rs.caseInsensitive)
+		if miss == "" {
+			break
+		}
+		out = append(out, r.name+": "+miss)
+	}
+	return out
 }

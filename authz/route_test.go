@@ -3,6 +3,9 @@ package authz_test
 import (
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/usher-dev/usher/authz"
 )
 
@@ -42,8 +45,8 @@ func TestRouteAgreesWithCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := rules.Route(tt.r)
-			if got != tt.want {
-				t.Fatalf("Route = %+v, want %+v", got, tt.want)
+			if diff := cmp.Diff(tt.want, got, cmpopts.IgnoreFields(authz.Route{}, "Tried")); diff != "" {
+				t.Fatalf("Route (-want +got):\n%s", diff)
 			}
 			// Without a credential, a reason decided before the
 			// credential is the decision.
@@ -80,4 +83,21 @@ func beforeCredential(r authz.Reason) bool {
 		return true
 	}
 	return false
+}
+
+// TestRouteTried: the rules passed over, each with the part that did not
+// match, for `usher explain`.
+func TestRouteTried(t *testing.T) {
+	rules, err := authz.ParseRules("test", []byte(testRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rules.Route(get("x.test", "/admin/users")).Tried
+	want := []string{"rules[0]: path", "rules[1]: host", "rules[2]: method", "rules[3]: path"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tried (-want +got):\n%s", diff)
+	}
+	if n := len(rules.Route(get("x.test", "/nowhere")).Tried); n != rules.Len() {
+		t.Errorf("no match: tried %d rules, want all %d", n, rules.Len())
+	}
 }

@@ -370,23 +370,33 @@ func validToken(s string) bool {
 func (rs *Rules) match(host, method, path string) (*rule, pathParams) {
 	for i := range rs.rules {
 		r := &rs.rules[i]
-		if r.host != "" {
-			if r.wildcard {
-				if len(host) <= len(r.host) || !strings.HasSuffix(host, r.host) {
-					continue
-				}
-			} else if host != r.host {
-				continue
-			}
-		}
-		if r.methods != nil && !slices.Contains(r.methods, method) {
-			continue
-		}
-		if ps, ok := r.matchPath(path, rs.caseInsensitive); ok {
+		if ps, miss := r.miss(host, method, path, rs.caseInsensitive); miss == "" {
 			return r, ps
 		}
 	}
 	return nil, pathParams{}
+}
+
+// miss says why r does not match ("host", "method" or "path"), or "" and
+// the path's parameters when it does.
+func (r *rule) miss(host, method, path string, foldCase bool) (pathParams, string) {
+	if r.host != "" {
+		if r.wildcard {
+			if len(host) <= len(r.host) || !strings.HasSuffix(host, r.host) {
+				return pathParams{}, "host"
+			}
+		} else if host != r.host {
+			return pathParams{}, "host"
+		}
+	}
+	if r.methods != nil && !slices.Contains(r.methods, method) {
+		return pathParams{}, "method"
+	}
+	ps, ok := r.matchPath(path, foldCase)
+	if !ok {
+		return pathParams{}, "path"
+	}
+	return ps, ""
 }
 
 // matchPath matches a normalised path. A trailing slash is not significant:

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // deniedError is returned when a Check was denied: exit code 1, no usage
@@ -18,6 +20,7 @@ func (e deniedError) Error() string { return fmt.Sprintf("denied with HTTP %d", 
 func newCheckCmd(e *env) *cobra.Command {
 	var f clientFlags
 	var timeout time.Duration
+	var dump string
 	c := &cobra.Command{
 		Use:   "check [--path /p] [-H 'x-api-key: sk_...']",
 		Short: "send one Check to a running usher, as Envoy would, and print the answer; exits 1 when denied",
@@ -26,6 +29,9 @@ func newCheckCmd(e *env) *cobra.Command {
 			req, err := f.request()
 			if err != nil {
 				return err
+			}
+			if dump != "" {
+				return dumpRequest(e, req, dump)
 			}
 			conn, err := f.dial()
 			if err != nil {
@@ -43,6 +49,7 @@ func newCheckCmd(e *env) *cobra.Command {
 	}
 	f.register(c.Flags(), e)
 	c.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the answer")
+	c.Flags().StringVar(&dump, "dump", "", "write the CheckRequest as Envoy's JSON to this file (- for stdout) for usher explain, instead of sending it; it holds the headers given, credentials included")
 	return c
 }
 
@@ -66,4 +73,19 @@ func printCheck(e *env, resp *authv3.CheckResponse) error {
 	}
 	fmt.Fprintf(e.stdout, "  body: %s\n", d.GetBody())
 	return deniedError{status}
+}
+
+// dumpRequest writes req as Envoy's protojson, readable by usher explain.
+// The file is private: it holds the credentials given with -H.
+func dumpRequest(e *env, req *authv3.CheckRequest, name string) error {
+	data, err := protojson.MarshalOptions{Multiline: true}.Marshal(req)
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	if name == "-" {
+		_, err = e.stdout.Write(data)
+		return err
+	}
+	return os.WriteFile(name, data, 0o600)
 }

@@ -93,6 +93,7 @@ func newRoot(e *env) *cobra.Command {
 		newIssuerCmd(e),
 		newCheckCmd(e),
 		newRulesCmd(e),
+		newExplainCmd(e),
 		newBenchCmd(e),
 		newVersionCmd(e),
 	)

@@ -209,24 +209,7 @@ func (s *server) checkKeyring(ctx context.Context) error {
 }
 
 func (s *server) newAuthorizer(context.Context) error {
-	verifier := idp.New(idp.Config{
-		Lookup:        trustLookup(s.st),
-		Leeway:        s.cfg.JWT.Leeway,
-		KeysStaleMax:  s.cfg.IdP.KeysStaleMax,
-		TrustStaleMax: s.cfg.Cache.StaleMax,
-		Logger:        s.log.With("component", "idp"),
-	})
-	a, err := authz.New(authz.Config{
-		Rules: s.deps.Rules, Keys: s.st, Seats: s.st, Usage: s.st,
-		SigningKeys:    s.st,
-		Token:          s.cfg.JWT.Authz(),
-		External:       verifier,
-		SeatLister:     s.st,
-		KeyIndex:       s.st,
-		Cache:          s.cfg.Cache.Authz(),
-		KeepCredential: s.cfg.KeepCredential,
-		Logger:         s.log.With("component", "authz"),
-	})
+	a, verifier, err := NewAuthorizer(s.cfg, s.st, s.deps.Rules, s.st, s.log)
 	if err != nil {
 		return err
 	}
@@ -234,6 +217,35 @@ func (s *server) newAuthorizer(context.Context) error {
 	s.metrics.watchCaches(a)
 	s.metrics.watchTrusts(verifier)
 	return nil
+}
+
+// NewAuthorizer builds the authorizer `usher serve` decides with, on st,
+// and the IdP token verifier behind it. usage records key use; `usher
+// explain` passes nil so that explaining changes nothing.
+func NewAuthorizer(cfg config.Config, st *store.Store, rules *authz.Rules, usage authz.KeyUsage, log *slog.Logger) (*authz.Authorizer, *idp.Verifier, error) {
+	verifier := idp.New(idp.Config{
+		Lookup:        trustLookup(st),
+		Leeway:        cfg.JWT.Leeway,
+		KeysStaleMax:  cfg.IdP.KeysStaleMax,
+		TrustStaleMax: cfg.Cache.StaleMax,
+		Logger:        log.With("component", "idp"),
+	})
+	acfg := authz.Config{
+		Rules: rules, Keys: st, Seats: st, Usage: usage,
+		SigningKeys:    st,
+		Token:          cfg.JWT.Authz(),
+		External:       verifier,
+		SeatLister:     st,
+		KeyIndex:       st,
+		Cache:          cfg.Cache.Authz(),
+		KeepCredential: cfg.KeepCredential,
+		Logger:         log.With("component", "authz"),
+	}
+	a, err := authz.New(acfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, verifier, nil
 }
 
 // readPosition reads the change feed's position before serving, so that a
