@@ -35,6 +35,16 @@ const (
 	colKeyNames    = "api_key_names"
 	colSigningKeys = "signing_keys"
 	colIssuers     = "issuers"
+
+	colSessions           = "sessions"
+	colSessionRevocations = "session_revocations"
+	colSessionUsage       = "session_usage"
+	colRefreshTokens      = "refresh_tokens"
+	colRefreshConsumed    = "refresh_consumed"
+	colUsers              = "users"
+	colInvitations        = "invitations"
+	colProviders          = "identity_providers"
+	colOnceMarks          = "once_marks"
 )
 
 // DefaultDatabase is used when the MongoDB URI names no database.
@@ -52,7 +62,9 @@ type Options struct {
 	// uses a running server's socket if one answers, else opens the files
 	// itself for as long as the Store is open.
 	Serve bool
-	// Logger receives the embedded server's errors. Nil discards them.
+	// Logger receives the embedded server's errors and the store's own
+	// (a stored login provider whose secret no longer opens). Nil
+	// discards them.
 	Logger *slog.Logger
 	// Now is the clock for timestamps; nil means time.Now.
 	Now func() time.Time
@@ -78,6 +90,7 @@ type Store struct {
 	embedded *Embedded
 	now      func() time.Time
 	master   seal.Key
+	log      *slog.Logger
 	// seatRead, when set by a test, runs between a seat writer's read and
 	// its conditional insert, so a test can make two writers overlap.
 	seatRead func()
@@ -88,9 +101,12 @@ type Store struct {
 // Open connects to the store that opts names and makes sure its indexes
 // exist.
 func Open(ctx context.Context, opts Options) (*Store, error) {
-	s := &Store{now: opts.Now, master: opts.MasterKey}
+	s := &Store{now: opts.Now, master: opts.MasterKey, log: opts.Logger}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	uri := opts.URI
 	if uri == "" {
@@ -193,6 +209,13 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{colChanges, bson.D{{Key: "at", Value: 1}}, false},
 		{colSigningKeys, bson.D{{Key: "tenant", Value: 1}, {Key: "created_at", Value: 1}}, false},
 		{colIssuers, bson.D{{Key: "tenant", Value: 1}}, false},
+		{colSessions, bson.D{{Key: "tenant", Value: 1}, {Key: "email_key", Value: 1}}, false},
+		{colSessions, bson.D{{Key: "tenant", Value: 1}, {Key: "created_at", Value: 1}}, false},
+		{colUsers, bson.D{{Key: "tenant", Value: 1}, {Key: "email_key", Value: 1}}, false},
+		// One provider of each type per tenant; the _id (tenant/type)
+		// already says so, this says it to whoever reads the indexes.
+		{colProviders, bson.D{{Key: "tenant", Value: 1}, {Key: "type", Value: 1}}, true},
+		{colOnceMarks, bson.D{{Key: "expires_at", Value: 1}}, false},
 	}
 	for _, i := range idx {
 		m := mongo.IndexModel{Keys: i.keys}
