@@ -33,6 +33,12 @@ const (
 // node or the npm packages (`make test` installs them) the test fails.
 func StartReal(t testing.TB, groups ...string) *Real {
 	t.Helper()
+	return startReal(t, "GROUPS="+strings.Join(groups, ";"))
+}
+
+// startReal runs the provider with env added to the environment.
+func startReal(t testing.TB, env ...string) *Real {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatalf("node is not installed (apt-get install nodejs): the IdP tests run a real OpenID provider")
@@ -49,7 +55,7 @@ func StartReal(t testing.TB, groups ...string) *Real {
 	_ = l.Close()
 	cmd := exec.Command(node, "server.mjs") //nolint:gosec // node from PATH, our own script
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "GROUPS="+strings.Join(groups, ";"))
+	cmd.Env = append(append(os.Environ(), "PORT="+strconv.Itoa(port)), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -67,6 +67,7 @@ type Provider struct {
 
 	down          atomic.Bool
 	stalls        sync.Map // path → <-chan struct{}: its requests wait until it is closed
+	handlers      sync.Map // path → http.HandlerFunc: endpoints a test adds
 	DiscoveryHits atomic.Int64
 	KeySetHits    atomic.Int64
 	OtherHits     atomic.Int64
@@ -91,6 +92,10 @@ func (p *Provider) SetKeys(keys ...Key) {
 	p.keys = keys
 	p.mu.Unlock()
 }
+
+// HandleFunc serves h at path (the token endpoint "/token", say), which
+// discovery does not serve itself. Requests to it count as OtherHits.
+func (p *Provider) HandleFunc(path string, h http.HandlerFunc) { p.handlers.Store(path, h) }
 
 // Stall makes requests to path (DiscoveryPath or KeySetPath) wait, after
 // they are counted, until release is closed or the client gives up: a
@@ -164,6 +169,10 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(set)
 	default:
 		p.OtherHits.Add(1)
+		if h, ok := p.handlers.Load(r.URL.Path); ok {
+			h.(http.HandlerFunc)(w, r)
+			return
+		}
 		http.NotFound(w, r)
 	}
 }
