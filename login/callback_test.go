@@ -236,7 +236,10 @@ func TestCallbackIDToken(t *testing.T) {
 			return u
 		}, 401, "id_token_invalid"},
 		{"several aud, azp another client", func(u idpUser) idpUser {
-			u.Shape = func(c map[string]any) { c["aud"] = []string{"usher-web", "another-client"}; c["azp"] = "another-client" }
+			u.Shape = func(c map[string]any) {
+				c["aud"] = []string{"usher-web", "another-client"}
+				c["azp"] = "another-client"
+			}
 			return u
 		}, 401, "id_token_invalid"},
 		{"several aud, azp ours", func(u idpUser) idpUser {

@@ -76,13 +76,13 @@ func (p *fakeIdP) serve(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/.well-known/openid-configuration":
 		_ = json.NewEncoder(w).Encode(map[string]any{
-			"issuer":                 p.URL,
-			"authorization_endpoint": p.URL + "/auth",
-			"token_endpoint":         p.URL + "/token",
-			"jwks_uri":               p.URL + "/jwks",
-			"end_session_endpoint":   p.URL + "/session/end",
-			"scopes_supported":       []string{"openid", "email", "profile", "offline_access", "groups"},
-			"id_token_signing_alg_values_supported":          []string{"RS256"},
+			"issuer":                                p.URL,
+			"authorization_endpoint":                p.URL + "/auth",
+			"token_endpoint":                        p.URL + "/token",
+			"jwks_uri":                              p.URL + "/jwks",
+			"end_session_endpoint":                  p.URL + "/session/end",
+			"scopes_supported":                      []string{"openid", "email", "profile", "offline_access", "groups"},
+			"id_token_signing_alg_values_supported": []string{"RS256"},
 			"authorization_response_iss_parameter_supported": p.IssParam,
 		})
 	case "/jwks":
