@@ -72,6 +72,10 @@ func (a *Authorizer) loadGroupIndex(ctx context.Context, tenant string) (*groupI
 	if err != nil {
 		return nil, fmt.Errorf("list seats of %s: %w", tenant, err)
 	}
+	return newGroupIndex(seats), nil
+}
+
+func newGroupIndex(seats []Seat) *groupIndex {
 	g := &groupIndex{seats: map[string][]string{}, names: map[string]bool{}}
 	for _, s := range seats {
 		g.names[s.Name] = true
@@ -79,7 +83,27 @@ func (a *Authorizer) loadGroupIndex(ctx context.Context, tenant string) (*groupI
 			g.seats[grp] = append(g.seats[grp], s.Name)
 		}
 	}
-	return g, nil
+	return g
+}
+
+// seatsFor maps groups to seat names (unsorted, possibly repeated): a
+// seat's group aliases always, its own name only when matchNames.
+func (g *groupIndex) seatsFor(groups []string, matchNames bool) []string {
+	var seats []string
+	for _, grp := range groups {
+		seats = append(seats, g.seats[grp]...)
+		if matchNames && g.names[grp] {
+			seats = append(seats, grp)
+		}
+	}
+	return seats
+}
+
+// SeatsForGroups maps IdP groups to the names of seats, as Check maps an
+// IdP token's groups: a seat's group aliases always match, its own name
+// only when matchNames. The result is sorted, each seat once.
+func SeatsForGroups(seats []Seat, groups []string, matchNames bool) []string {
+	return sortSeats(newGroupIndex(seats).seatsFor(groups, matchNames))
 }
 
 func (a *Authorizer) verifyExternal(ctx context.Context, token, iss string) (*tokenInfo, error) {
@@ -109,13 +133,7 @@ func (a *Authorizer) verifyExternal(ctx context.Context, token, iss string) (*to
 	if idx.absent {
 		return t, nil
 	}
-	var seats []string
-	for _, g := range x.Groups {
-		seats = append(seats, idx.val.seats[g]...)
-		if x.GroupsMatchSeatNames && idx.val.names[g] {
-			seats = append(seats, g)
-		}
-	}
+	seats := idx.val.seatsFor(x.Groups, x.GroupsMatchSeatNames)
 	t.principal.seats = newSeatList(x.Tenant, seats)
 	t.principal.allSeats = t.principal.seats.joined
 	return t, nil

@@ -62,12 +62,15 @@ type AccessClaims struct {
 	// HashPerm maps each space to the seat that applies there, resolved
 	// at login. A check reads that seat's current permissions.
 	HashPerm map[string]string `json:"hash_perm"`
+	// SessionID is the login session (refresh family) the token was
+	// minted from; revoking it stops the token.
+	SessionID string `json:"sid,omitempty"`
 }
 
 // accessClaimNames are the claim names AccessClaims reads; a token whose
 // payload holds one of them twice, or in another case, is refused.
 var accessClaimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti",
-	"email", "tenant_id", "is_sso", "user_metadata", "hash_perm"}
+	"email", "tenant_id", "is_sso", "user_metadata", "hash_perm", "sid"}
 
 // TokenConfig says what usher's access tokens look like.
 type TokenConfig struct {
