@@ -41,9 +41,10 @@ type Config struct {
 	// enabled) and those usher access tokens name in their "sid" claim.
 	// Nil: no cookie, and a token's sid is not checked.
 	Sessions SessionLookup
-	// SessionUsage records when sessions were last used, which slides
-	// their idle expiry on every server; nil records nothing (the idle
-	// expiry still slides on this server).
+	// SessionUsage records when sessions were last used (in batches, at
+	// each FlushUsage), which slides their idle expiry on every server.
+	// Nil records nothing: the idle expiry then slides only while a
+	// session stays in this server's cache.
 	SessionUsage SessionUsage
 	// Cookie turns the session cookie on as the third credential.
 	Cookie CookieConfig

@@ -54,14 +54,19 @@ func (a *Authorizer) loadSession(ctx context.Context, id string) (*sessionInfo, 
 	// Only what a decision reads is kept: the sealed IdP tokens stay in
 	// the store.
 	s.IDPRefresh, s.IDToken, s.Groups = "", "", nil
-	return &sessionInfo{
+	info := &sessionInfo{
 		Session: s,
 		principal: principal{
 			id:       Identity{Subject: s.Subject, Tenant: s.Tenant, Email: s.Email, Method: AuthCookie, Issuer: s.Issuer},
 			seats:    seats,
 			allSeats: seats.joined,
 		},
-	}, nil
+	}
+	// A use noted here but not yet written to the store still counts.
+	if t := a.sessionUsage.pendingFor(id); !t.IsZero() {
+		info.lastUsed.Store(t.UnixNano())
+	}
+	return info, nil
 }
 
 // authenticateSession verifies a session handle from the session cookie.
@@ -157,6 +162,16 @@ type sessionUsageBatch struct {
 	store   SessionUsage
 	mu      sync.Mutex
 	pending map[string]time.Time
+}
+
+// pendingFor returns the latest use of session id not yet flushed.
+func (u *sessionUsageBatch) pendingFor(id string) time.Time {
+	if u == nil {
+		return time.Time{}
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.pending[id]
 }
 
 func (u *sessionUsageBatch) flush(ctx context.Context) error {
