@@ -9,6 +9,7 @@ package authz
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -161,9 +162,14 @@ func (a *Authorizer) markUsed(k *keyInfo, now time.Time) {
 	a.usage.mu.Unlock()
 }
 
-// FlushUsage writes the "last used" times noted since the last flush. On
-// failure the times are kept for the next flush.
+// FlushUsage writes the "last used" times of API keys and the "last seen"
+// times of sessions noted since the last flush. On failure the times are
+// kept for the next flush.
 func (a *Authorizer) FlushUsage(ctx context.Context) error {
+	return errors.Join(a.flushKeyUsage(ctx), a.sessionUsage.flush(ctx))
+}
+
+func (a *Authorizer) flushKeyUsage(ctx context.Context) error {
 	if a.usage == nil {
 		return nil
 	}

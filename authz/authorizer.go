@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -36,6 +37,17 @@ type Config struct {
 	// that answers unknown key ids without reading them (key_index.go);
 	// call [Authorizer.LoadKeyIndex] before serving. Nil: no index.
 	KeyIndex KeyIndexSource
+	// Sessions finds login sessions: the session cookie's (with Cookie
+	// enabled) and those usher access tokens name in their "sid" claim.
+	// Nil: no cookie, and a token's sid is not checked.
+	Sessions SessionLookup
+	// SessionUsage records when sessions were last used (in batches, at
+	// each FlushUsage), which slides their idle expiry on every server.
+	// Nil records nothing: the idle expiry then slides only while a
+	// session stays in this server's cache.
+	SessionUsage SessionUsage
+	// Cookie turns the session cookie on as the third credential.
+	Cookie CookieConfig
 	// KeepCredential leaves the credential usher verified in the request
 	// that goes upstream. By default it is removed. Credentials usher did
 	// not verify are removed either way.
@@ -62,6 +74,12 @@ type Authorizer struct {
 	tokens          *cache[*tokenInfo]
 	groups          *cache[*groupIndex]
 	usage           *usageBatch
+	sessionStore    SessionLookup
+	sessions        *cache[*sessionInfo]
+	parsedSessions  *parsedKeys
+	sessionUsage    *sessionUsageBatch
+	cookie          CookieConfig
+	loginBase       string // the login URL without a trailing '/'
 	index           *keyIndex
 	keepCredential  bool
 	now             func() time.Time
@@ -79,7 +97,10 @@ func New(cfg Config) (*Authorizer, error) {
 	if cfg.Token == (TokenConfig{}) {
 		cfg.Token = DefaultTokenConfig()
 	}
-	if err := errors.Join(cfg.Cache.Validate(), cfg.Token.Validate()); err != nil {
+	if cfg.Cookie.Enabled && cfg.Sessions == nil {
+		return nil, errSessionsRequired
+	}
+	if err := errors.Join(cfg.Cache.Validate(), cfg.Token.Validate(), cfg.Cookie.Validate()); err != nil {
 		return nil, err
 	}
 	a := &Authorizer{
@@ -91,6 +112,9 @@ func New(cfg Config) (*Authorizer, error) {
 		tokenCfg:        cfg.Token,
 		claimNames:      append(slices.Clone(accessClaimNames), "groups", "memberOf", "roles"),
 		parsedKeys:      new(parsedKeys),
+		sessionStore:    cfg.Sessions,
+		cookie:          cfg.Cookie.withDefaults(),
+		loginBase:       strings.TrimRight(cfg.Cookie.LoginURL, "/"),
 		keepCredential:  cfg.KeepCredential,
 		now:             cfg.Now,
 		log:             cfg.Logger,
@@ -111,6 +135,12 @@ func New(cfg Config) (*Authorizer, error) {
 	}
 	if cfg.Usage != nil {
 		a.usage = &usageBatch{store: cfg.Usage, pending: map[string]time.Time{}}
+	}
+	if cfg.Sessions != nil {
+		a.parsedSessions = new(parsedKeys)
+		if cfg.SessionUsage != nil {
+			a.sessionUsage = &sessionUsageBatch{store: cfg.SessionUsage, pending: map[string]time.Time{}}
+		}
 	}
 	if err := a.newCaches(cfg.Cache); err != nil {
 		a.Close()
@@ -136,6 +166,11 @@ func (a *Authorizer) newCaches(cfg CacheConfig) error {
 	if a.tokens, err = newCache(cfg, a.now, nil, (*tokenInfo).cost); err != nil {
 		return err
 	}
+	if a.sessionStore != nil {
+		if a.sessions, err = newCache(cfg, a.now, a.loadSession, (*sessionInfo).cost); err != nil {
+			return err
+		}
+	}
 	// Nothing about a token is served stale: a failed re-verification
 	// denies. A verified token is used until its end (exp, or its signing
 	// key's retirement) but verified again at least every cache.ttl, so a
@@ -149,7 +184,7 @@ func (a *Authorizer) newCaches(cfg CacheConfig) error {
 
 // Close releases the caches.
 func (a *Authorizer) Close() {
-	for _, c := range []interface{ close() }{a.keys, a.seats, a.signingKeys, a.groups, a.tokens} {
+	for _, c := range []interface{ close() }{a.keys, a.seats, a.signingKeys, a.groups, a.tokens, a.sessions} {
 		c.close()
 	}
 }
@@ -176,7 +211,7 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
 	}
 	d, verified := a.decide(ctx, r)
 	if !d.Allowed() {
-		return d
+		return a.redirectToLogin(r, d)
 	}
 	// A method override (a header or a _method query parameter) makes some
 	// upstreams run another method: the request must be allowed as that
@@ -197,6 +232,16 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
 		d = od
 	}
 	d.Remove = a.removals(r.Headers, &d, verified)
+	return d
+}
+
+// redirectToLogin turns a 401 of a browser navigation without a usable
+// session into a 302 to the login app, when there is one to go to.
+func (a *Authorizer) redirectToLogin(r *Request, d Decision) Decision {
+	if a.loginBase == "" || !a.cookie.Enabled || !loginRedirects(d.Reason) || !isNavigation(r) {
+		return d
+	}
+	d.Status, d.Location = 302, a.loginLocation(r)
 	return d
 }
 
@@ -233,6 +278,10 @@ func (a *Authorizer) decide(ctx context.Context, r *Request) (Decision, string) 
 		return d, ""
 	}
 	d = Decision{Identity: p.id, Rule: pol.name}
+	if p.id.Method == AuthCookie && !safeMethod(upperMethod(r.Method)) && a.crossSite(r.Headers) {
+		d.Status, d.Reason = StatusFor(ReasonCSRF), ReasonCSRF
+		return d, ""
+	}
 	if tenantMismatch(pol, r.Headers, p.id.Tenant) {
 		d.Status, d.Reason = StatusFor(ReasonTenantMismatch), ReasonTenantMismatch
 		return d, ""

@@ -112,6 +112,11 @@ func (a *Authorizer) authenticateToken(ctx context.Context, c credential, now ti
 	if t.failed() {
 		return principal{}, Deny(t.reason)
 	}
+	if t.principal.sid != "" && a.sessions != nil {
+		if d := a.sessionLive(ctx, t.principal.sid, t.principal.id.Tenant, now); d.Status != 0 {
+			return principal{}, d
+		}
+	}
 	p := t.principal
 	p.consumed = c.header
 	return p, Decision{}

@@ -24,6 +24,12 @@ func (a *Authorizer) Apply(ch Change) {
 		a.groups.purge(ch.Tenant)
 		// IdP tokens hold the seats their groups resolved to.
 		a.tokens.purgeAll()
+	case ChangeSession:
+		// A signed-out or revoked session, or a refresh family: its cookie
+		// and the access tokens naming it (sid) stop at once.
+		if a.sessions != nil {
+			a.sessions.purge(ch.Key)
+		}
 	case ChangeSpace:
 		// Spaces are not cached: grants name them and checks read grants.
 	case ChangeSigningKey:
@@ -44,6 +50,9 @@ func (a *Authorizer) Apply(ch Change) {
 		}
 		for _, c := range []interface{ purgeAll() }{a.keys, a.seats, a.signingKeys, a.groups, a.tokens} {
 			c.purgeAll()
+		}
+		if a.sessions != nil {
+			a.sessions.purgeAll()
 		}
 	}
 }

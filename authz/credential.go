@@ -1,6 +1,7 @@
 // Step 3, authenticate: find the one credential that decides the request
 // (the first present, in priority order) and hand it to the verifier of its
-// kind: apikey_auth.go for API keys, bearer.go for JWTs. A present but bad
+// kind: apikey_auth.go for API keys, bearer.go for JWTs, session_auth.go
+// for the session cookie. A present but bad
 // credential is a 401 and never falls through to the next.
 
 package authz
@@ -11,7 +12,8 @@ import (
 	"time"
 )
 
-// Credential headers, in priority order.
+// Credential headers, in priority order; the session cookie, when
+// enabled, comes last, in the Cookie header.
 const (
 	HeaderAPIKey        = "x-api-key"
 	HeaderAuthorization = "authorization"
@@ -28,6 +30,7 @@ const (
 	credNone credKind = iota
 	credAPIKey
 	credBearerJWT
+	credSession     // the session cookie
 	credUnsupported // present but of a kind usher cannot check
 	credMalformed   // present but unparseable
 )
@@ -50,6 +53,16 @@ func findCredential(h map[string]string) credential {
 		return parseAuthorization(v)
 	}
 	return credential{}
+}
+
+// credentialOf is findCredential with the session cookie, when enabled,
+// as the last credential.
+func (a *Authorizer) credentialOf(h map[string]string) credential {
+	c := findCredential(h)
+	if c.kind == credNone && a.cookie.Enabled {
+		return a.sessionCredential(h)
+	}
+	return c
 }
 
 // parseAuthorization reads "Bearer <token>" (RFC 6750 §2.1): the scheme is
@@ -127,12 +140,15 @@ type principal struct {
 	// route that names no space.
 	allSeats string
 	consumed string // the credential's header
+	// sid, for usher's tokens minted from a login session, is that
+	// session's id: checked on every request (session_auth.go).
+	sid string
 }
 
 // authenticate verifies the request's credential. A zero Decision status
 // means success.
 func (a *Authorizer) authenticate(ctx context.Context, r *Request, now time.Time) (principal, Decision) {
-	c := findCredential(r.Headers)
+	c := a.credentialOf(r.Headers)
 	switch c.kind {
 	case credNone:
 		return principal{}, Deny(ReasonCredentialMissing)
@@ -140,6 +156,8 @@ func (a *Authorizer) authenticate(ctx context.Context, r *Request, now time.Time
 		return a.authenticateKey(ctx, c, now)
 	case credBearerJWT:
 		return a.authenticateToken(ctx, c, now)
+	case credSession:
+		return a.authenticateSession(ctx, c, now)
 	default:
 		return principal{}, Deny(c.reason)
 	}

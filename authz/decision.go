@@ -42,6 +42,10 @@ const (
 	ReasonTokenClaimsInvalid    Reason = "token_claims_invalid"   // wrong iss or aud, exp missing, tenant mismatch, lifetime too long
 	ReasonTokenRevoked          Reason = "token_revoked"          // signed with a revoked key
 	ReasonIssuerUnknown         Reason = "issuer_unknown"         // no tenant trusts the token's issuer (for this audience)
+	ReasonSessionInvalid        Reason = "session_invalid"        // the session cookie holds no session handle, or an unknown session, a wrong secret or tenant
+	ReasonSessionExpired        Reason = "session_expired"        // past the session's absolute expiry, or unused longer than the idle TTL
+	ReasonSessionRevoked        Reason = "session_revoked"        // signed out or revoked; also an usher token whose session (sid) is revoked or gone
+	ReasonSessionDuplicate      Reason = "session_duplicate"      // two session cookies in one request (never "first wins")
 )
 
 // Reasons for a 403: a valid identity without the permission, or no route.
@@ -50,6 +54,7 @@ const (
 	ReasonNoRoute          Reason = "no_route"          // no rule matches and the default is deny
 	ReasonTenantMismatch   Reason = "tenant_mismatch"   // the route names a tenant ({tenant} or tenant_header) other than the caller's
 	ReasonSpaceMismatch    Reason = "space_mismatch"    // the path names one space ({space}), a context extension or header another
+	ReasonCSRF             Reason = "csrf"              // the session cookie on an unsafe method, cross-site or from a foreign Origin
 )
 
 // Reasons for a 5xx: usher could not decide, so it denies.
@@ -70,7 +75,8 @@ var Reasons = []Reason{
 	ReasonBearerMalformed, ReasonUnsupportedCredential,
 	ReasonTokenMalformed, ReasonTokenInvalid, ReasonTokenExpired, ReasonTokenNotYetValid, ReasonTokenClaimsInvalid,
 	ReasonTokenRevoked, ReasonIssuerUnknown,
-	ReasonPermissionDenied, ReasonNoRoute, ReasonTenantMismatch, ReasonSpaceMismatch,
+	ReasonSessionInvalid, ReasonSessionExpired, ReasonSessionRevoked, ReasonSessionDuplicate,
+	ReasonPermissionDenied, ReasonNoRoute, ReasonTenantMismatch, ReasonSpaceMismatch, ReasonCSRF,
 	ReasonConfigInvalid, ReasonInternal,
 	ReasonStoreUnavailable, ReasonIssuerUnavailable, ReasonTimeout, ReasonCanceled,
 }
@@ -92,8 +98,9 @@ type Identity struct {
 	Tenant  string
 	Email   string
 	Method  AuthMethod
-	// Issuer is the token's issuer when Method is AuthJWT: usher's, or the
-	// IdP's. Subjects are unique only within an issuer.
+	// Issuer is the token's issuer when Method is AuthJWT (usher's, or
+	// the IdP's), and the IdP that logged the person in when Method is
+	// AuthCookie. Subjects are unique only within an issuer.
 	Issuer string
 	// KeyID is the API key id when Method is AuthAPIKey.
 	KeyID string
@@ -102,7 +109,8 @@ type Identity struct {
 // Decision is the answer to one [Request].
 type Decision struct {
 	// Status is the HTTP status the caller should get: 200 allows, anything
-	// else denies (400, 401, 403, 500, 503).
+	// else denies (302, 400, 401, 403, 500, 503). A 302 sends a browser to
+	// log in; its Reason is the 401's it stands for.
 	Status int
 	Reason Reason
 	// Identity is set when a credential was verified (also on a 403).
@@ -114,6 +122,12 @@ type Decision struct {
 	// Remove lists request headers the upstream must not see: client-sent
 	// identity headers and, unless configured otherwise, the credential.
 	Remove []string
+	// Cookie, when not empty, is the Cookie header the upstream gets in
+	// place of the client's: the client's without the session cookie.
+	// When the session cookie was the only cookie, "cookie" is in Remove.
+	Cookie string
+	// Location is where a 302 sends the browser: the login app.
+	Location string
 	// Space and Permission are what the route asked for, for logs.
 	Space      string
 	Permission string
@@ -158,7 +172,7 @@ func StatusFor(r Reason) int {
 		return 200
 	case ReasonRequestInvalid, ReasonPathInvalid, ReasonSpaceMissing, ReasonSpaceInvalid:
 		return 400
-	case ReasonPermissionDenied, ReasonNoRoute, ReasonTenantMismatch, ReasonSpaceMismatch:
+	case ReasonPermissionDenied, ReasonNoRoute, ReasonTenantMismatch, ReasonSpaceMismatch, ReasonCSRF:
 		return 403
 	case ReasonStoreUnavailable, ReasonIssuerUnavailable, ReasonTimeout, ReasonCanceled:
 		return 503

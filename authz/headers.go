@@ -1,7 +1,8 @@
 // Step 5, answer: the identity headers an allowed request carries
 // upstream, and the headers removed from it: client-sent look-alikes of the
 // identity headers, every credential usher did not verify and, unless
-// configured otherwise, the one it did.
+// configured otherwise, the one it did (the session cookie is taken out of
+// the Cookie header, the other cookies stay).
 
 package authz
 
@@ -90,6 +91,10 @@ func usherAuthorization(v string) bool {
 func (a *Authorizer) removals(h map[string]string, d *Decision, verified string) []string {
 	out := credentialRemovals(h, verified, a.keepCredential)
 	copied := false
+	if a.stripSessionCookie(h, d, verified) {
+		out = append(slices.Clip(out), HeaderCookie) // never append into a shared slice
+		copied = true
+	}
 	for name := range h {
 		if !isIdentityHeader(name) || d.sets(name) {
 			continue
@@ -104,6 +109,30 @@ func (a *Authorizer) removals(h map[string]string, d *Decision, verified string)
 		slices.Sort(out)
 	}
 	return out
+}
+
+// stripSessionCookie takes the session cookie (every one of them) out of
+// the Cookie header the upstream gets, unless it is the credential that
+// decided and keep_credential is set; the request's other cookies go
+// through as sent. It sets d.Cookie to what is left, or reports that
+// nothing is, and the header is to be removed.
+func (a *Authorizer) stripSessionCookie(h map[string]string, d *Decision, verified string) (removeHeader bool) {
+	if !a.cookie.Enabled || a.keepCredential && verified == HeaderCookie {
+		return false
+	}
+	v, ok := h[HeaderCookie]
+	if !ok {
+		return false
+	}
+	rest, found := stripCookies(v, a.cookie.Name)
+	if !found {
+		return false
+	}
+	if rest == "" {
+		return true
+	}
+	d.Cookie = rest
+	return false
 }
 
 // sets reports whether an allowed decision sets header name upstream.

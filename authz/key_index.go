@@ -168,7 +168,7 @@ func (x *keyIndex) note(ch Change) {
 	switch ch.Kind {
 	case ChangeAPIKey:
 		x.add(ch.Tenant, ch.Key)
-	case ChangeSeat, ChangeSpace, ChangeTenant, ChangeSigningKey, ChangeIssuer:
+	case ChangeSeat, ChangeSpace, ChangeTenant, ChangeSigningKey, ChangeIssuer, ChangeSession:
 	default:
 		x.mu.Lock()
 		x.reload = true

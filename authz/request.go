@@ -13,6 +13,10 @@ import (
 type Request struct {
 	// Method is the HTTP method in upper case.
 	Method string
+	// Scheme is the request's scheme ("https" or "http") as the proxy saw
+	// it; "" falls back to the :scheme header, then to https. Only the
+	// login redirect's next URL uses it.
+	Scheme string
 	// Host is the authority (Host header or :authority), possibly with a port.
 	Host string
 	// Path is the request target as sent: path and query.

@@ -62,8 +62,9 @@ type AccessClaims struct {
 	// HashPerm maps each space to the seat that applies there, resolved
 	// at login. A check reads that seat's current permissions.
 	HashPerm map[string]string `json:"hash_perm"`
-	// SessionID is the login session (refresh family) the token was
-	// minted from; revoking it stops the token.
+	// SessionID names the login session (a refresh family) the token was
+	// minted from. While set, the token is refused as soon as that session
+	// is revoked or gone (a change-feed tick), whatever its exp says.
 	SessionID string `json:"sid,omitempty"`
 }
 
@@ -153,6 +154,7 @@ var (
 	errClaimMissing = errors.New("sub, iat or tenant_id missing")
 	errTokenTTL     = errors.New("lifetime exceeds jwt.max_ttl")
 	errHashPerm     = errors.New("hash_perm holds a value that is not space=seat")
+	errSessionID    = errors.New("sid is not a session id")
 )
 
 // tokenReason maps a golang-jwt error to a reason. A signature problem
@@ -236,6 +238,8 @@ func (a *Authorizer) verifyAccessToken(ctx context.Context, token string, header
 		return nil, tokenErr(ReasonTokenClaimsInvalid, errClaimMissing)
 	case claims.ExpiresAt.Sub(claims.IssuedAt.Time) > cfg.MaxTTL+cfg.Leeway:
 		return nil, tokenErr(ReasonTokenClaimsInvalid, errTokenTTL)
+	case claims.SessionID != "" && !validKeyID(claims.SessionID):
+		return nil, tokenErr(ReasonTokenClaimsInvalid, errSessionID)
 	}
 	spaceSeats := make(map[string]seatRef, len(claims.HashPerm))
 	seats := make([]string, 0, len(claims.HashPerm))
@@ -253,6 +257,7 @@ func (a *Authorizer) verifyAccessToken(ctx context.Context, token string, header
 			id:         Identity{Subject: claims.Subject, Tenant: key.Tenant, Email: claims.Email, Method: AuthJWT, Issuer: claims.Issuer},
 			spaceSeats: spaceSeats,
 			allSeats:   joinSeats(seats),
+			sid:        claims.SessionID,
 		},
 	}, nil
 }

@@ -32,6 +32,7 @@ func RequestFrom(req *authv3.CheckRequest) (authz.Request, error) {
 	}
 	r := authz.Request{
 		Method:            h.GetMethod(),
+		Scheme:            h.GetScheme(),
 		Host:              h.GetHost(),
 		Path:              h.GetPath(),
 		Headers:           headers,

@@ -21,7 +21,9 @@ import (
 // An allowed request gets the identity headers, set with
 // OVERWRITE_IF_EXISTS_OR_ADD so a client's copy never survives, and
 // headers_to_remove with every other client-sent identity header and the
-// consumed credential. A denied request always gets a denied_response
+// consumed credential; where the session cookie is to be taken out of the
+// Cookie header, the header without it is set the same way. A browser
+// sent to log in gets a 302 with its location. A denied request always gets a denied_response
 // (never an error_response), so Envoy's failure_mode_allow cannot turn one
 // of usher's denials into an allow.
 //
@@ -39,6 +41,10 @@ func ResponseFrom(d *authz.Decision, realm string) *authv3.CheckResponse {
 // sets at most: subject, tenant, email, auth, issuer, space and seats.
 const maxIdentityHeaders = 7
 
+// maxSetHeaders is how many headers an allowed response sets at most: the
+// identity headers and the Cookie header without the session cookie.
+const maxSetHeaders = maxIdentityHeaders + 1
+
 // allowedMessages are the messages of an allowed CheckResponse, allocated
 // together: one allocation instead of one per message.
 type allowedMessages struct {
@@ -46,17 +52,17 @@ type allowedMessages struct {
 	status status.Status
 	wrap   authv3.CheckResponse_OkResponse
 	ok     authv3.OkHttpResponse
-	list   [maxIdentityHeaders]*corev3.HeaderValueOption
-	opts   [maxIdentityHeaders]corev3.HeaderValueOption
-	values [maxIdentityHeaders]corev3.HeaderValue
+	list   [maxSetHeaders]*corev3.HeaderValueOption
+	opts   [maxSetHeaders]corev3.HeaderValueOption
+	values [maxSetHeaders]corev3.HeaderValue
 	md     metadataMessages
 }
 
 func allowedResponse(d *authz.Decision) *authv3.CheckResponse {
 	m := new(allowedMessages)
 	n := 0
-	d.IdentityHeaders(func(name, value string) {
-		if n == maxIdentityHeaders { // authz set a header this adapter does not know of
+	set := func(name, value string) {
+		if n == maxSetHeaders { // authz set a header this adapter does not know of
 			m.ok.Headers = append(m.ok.Headers, header(name, value))
 			return
 		}
@@ -66,7 +72,13 @@ func allowedResponse(d *authz.Decision) *authv3.CheckResponse {
 		m.list[n] = &m.opts[n]
 		n++
 		m.ok.Headers = m.list[:n]
-	})
+	}
+	d.IdentityHeaders(set)
+	if d.Cookie != "" {
+		// The client's cookies without the session cookie; when none is
+		// left, "cookie" is in d.Remove instead.
+		set(authz.HeaderCookie, d.Cookie)
+	}
 	m.ok.HeadersToRemove = d.Remove
 	m.wrap.OkResponse = &m.ok
 	m.status.Code = int32(codes.OK)
@@ -88,7 +100,12 @@ type deniedMessages struct {
 }
 
 func deniedResponse(d *authz.Decision, realm string) *authv3.CheckResponse {
-	parts := denialParts(realm, d)
+	var parts *denial
+	if d.Location != "" {
+		parts = redirectParts(d)
+	} else {
+		parts = denialParts(realm, d)
+	}
 	m := new(deniedMessages)
 	m.http.Code = typev3.StatusCode(d.Status)
 	m.denied = authv3.DeniedHttpResponse{Status: &m.http, Headers: parts.headers, Body: parts.body}
@@ -145,6 +162,16 @@ func denialParts(realm string, d *authz.Decision) *denial {
 	return p
 }
 
+// redirectParts are the headers of a denial that sends a browser to log
+// in (a 302): where to, and that no cache keeps the answer. Each request
+// has its own location, so nothing is shared.
+func redirectParts(d *authz.Decision) *denial {
+	return &denial{headers: []*corev3.HeaderValueOption{
+		header("location", d.Location),
+		header("cache-control", "no-store"),
+	}}
+}
+
 func header(name, value string) *corev3.HeaderValueOption {
 	return &corev3.HeaderValueOption{
 		Header:       &corev3.HeaderValue{Key: name, Value: value},
@@ -172,6 +199,8 @@ func grpcCode(httpStatus int) codes.Code {
 	switch httpStatus {
 	case 200:
 		return codes.OK
+	case 302: // a browser without a usable session, sent to log in
+		return codes.Unauthenticated
 	case 400:
 		return codes.InvalidArgument
 	case 401:
