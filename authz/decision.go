@@ -24,6 +24,10 @@ const (
 	ReasonPathInvalid    Reason = "path_invalid"    // ambiguous or malformed path
 	ReasonSpaceMissing   Reason = "space_missing"   // the route takes the space from a header that is absent
 	ReasonSpaceInvalid   Reason = "space_invalid"   // the space is not a valid space name
+	// ReasonForwardedUntrusted: in HTTP check mode, a request that names
+	// the original request in forwarded headers (X-Original-URI,
+	// X-Forwarded-Uri, …) from a peer that is not a trusted proxy.
+	ReasonForwardedUntrusted Reason = "forwarded_untrusted"
 )
 
 // Reasons for a 401: no usable credential.
@@ -70,7 +74,7 @@ const (
 // Reasons lists every reason code, for documentation and metrics.
 var Reasons = []Reason{
 	ReasonAllowed, ReasonPublic,
-	ReasonRequestInvalid, ReasonPathInvalid, ReasonSpaceMissing, ReasonSpaceInvalid,
+	ReasonRequestInvalid, ReasonPathInvalid, ReasonSpaceMissing, ReasonSpaceInvalid, ReasonForwardedUntrusted,
 	ReasonCredentialMissing, ReasonAPIKeyMalformed, ReasonAPIKeyInvalid, ReasonAPIKeyExpired, ReasonAPIKeyRevoked,
 	ReasonBearerMalformed, ReasonUnsupportedCredential,
 	ReasonTokenMalformed, ReasonTokenInvalid, ReasonTokenExpired, ReasonTokenNotYetValid, ReasonTokenClaimsInvalid,
@@ -170,7 +174,7 @@ func StatusFor(r Reason) int {
 	switch r {
 	case ReasonAllowed, ReasonPublic:
 		return 200
-	case ReasonRequestInvalid, ReasonPathInvalid, ReasonSpaceMissing, ReasonSpaceInvalid:
+	case ReasonRequestInvalid, ReasonPathInvalid, ReasonSpaceMissing, ReasonSpaceInvalid, ReasonForwardedUntrusted:
 		return 400
 	case ReasonPermissionDenied, ReasonNoRoute, ReasonTenantMismatch, ReasonSpaceMismatch, ReasonCSRF:
 		return 403

@@ -118,11 +118,16 @@ func deniedResponse(d *authz.Decision, realm string) *authv3.CheckResponse {
 }
 
 // denial is what every denial with the same realm, reason and status
-// shares: its headers and body. Both are immutable once built.
+// shares: its headers and body, transport-neutral (fields, for HTTP check
+// mode) and as gRPC header options. All are immutable once built.
 type denial struct {
+	fields  []Field
 	headers []*corev3.HeaderValueOption
 	body    string
 }
+
+// Field is one response header of an answer, with a lower-case name.
+type Field struct{ Name, Value string }
 
 type denialKey struct {
 	realm  string
@@ -140,19 +145,20 @@ var (
 // makes up reasons.
 const maxDenials = 256
 
+// denialParts returns the headers and body of a denial: the one answer
+// gRPC Check and HTTP check mode both send. A header a denial needs goes
+// into denialFields, and both transports carry it.
 func denialParts(realm string, d *authz.Decision) *denial {
 	key := denialKey{realm, d.Reason, d.Status}
 	if v, ok := denials.Load(key); ok {
 		return v.(*denial)
 	}
-	headers := []*corev3.HeaderValueOption{
-		header("content-type", "application/json"),
-		header("cache-control", "no-store"),
+	fields := denialFields(realm, d)
+	headers := make([]*corev3.HeaderValueOption, len(fields))
+	for i, f := range fields {
+		headers[i] = header(f.Name, f.Value)
 	}
-	if wa := wwwAuthenticate(d, realm); wa != "" {
-		headers = append(headers, header("www-authenticate", wa))
-	}
-	p := &denial{headers: slices.Clip(headers), body: `{"error":"` + string(d.Reason) + `"}`}
+	p := &denial{fields: fields, headers: headers, body: `{"error":"` + string(d.Reason) + `"}`}
 	if denialCount.Load() < maxDenials {
 		if v, loaded := denials.LoadOrStore(key, p); loaded {
 			return v.(*denial)
@@ -166,10 +172,23 @@ func denialParts(realm string, d *authz.Decision) *denial {
 // in (a 302): where to, and that no cache keeps the answer. Each request
 // has its own location, so nothing is shared.
 func redirectParts(d *authz.Decision) *denial {
-	return &denial{headers: []*corev3.HeaderValueOption{
-		header("location", d.Location),
-		header("cache-control", "no-store"),
+	fields := []Field{{"location", d.Location}, {"cache-control", "no-store"}}
+	return &denial{fields: fields, headers: []*corev3.HeaderValueOption{
+		header(fields[0].Name, fields[0].Value),
+		header(fields[1].Name, fields[1].Value),
 	}}
+}
+
+// denialFields are the response headers of a denial, in order.
+func denialFields(realm string, d *authz.Decision) []Field {
+	fields := []Field{
+		{"content-type", "application/json"},
+		{"cache-control", "no-store"},
+	}
+	if wa := wwwAuthenticate(d, realm); wa != "" {
+		fields = append(fields, Field{"www-authenticate", wa})
+	}
+	return slices.Clip(fields)
 }
 
 func header(name, value string) *corev3.HeaderValueOption {
