@@ -129,6 +129,11 @@ func (s *HTTPServer) answer(w http.ResponseWriter, r *authz.Request, d *authz.De
 	h := w.Header()
 	if d.Allowed() {
 		d.IdentityHeaders(func(name, value string) { h[http.CanonicalHeaderKey(name)] = []string{value} })
+		if d.Cookie != "" {
+			// The client's cookies without the session cookie, for the
+			// proxy to send upstream in its place.
+			h.Set("Cookie", d.Cookie)
+		}
 		if len(d.Remove) > 0 {
 			h.Set(HeaderHeadersToRemove, strings.Join(d.Remove, ","))
 		}

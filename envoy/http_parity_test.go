@@ -132,6 +132,22 @@ func TestHTTPParity(t *testing.T) {
 		{name: "token of an unknown issuer", method: "GET", path: "/me", headers: bearer(w.tokens["issuer"]),
 			want: authz.ReasonIssuerUnknown},
 
+		// The session cookie (catalogue rows on sessions and CSRF).
+		{name: "session cookie", method: "GET", path: read, headers: []string{"Cookie", "a=1; " + w.sessions["good"] + "; b=2"},
+			want: authz.ReasonAllowed},
+		{name: "session cookie, safe cross-site", method: "GET", path: read, headers: []string{"Cookie", w.sessions["good"],
+			"Sec-Fetch-Site", "cross-site"}, want: authz.ReasonAllowed},
+		{name: "session handle forged", method: "GET", path: "/me", headers: []string{"Cookie", authz.DefaultCookieName + "=us_forged"},
+			want: authz.ReasonSessionInvalid},
+		{name: "session expired", method: "GET", path: "/me", headers: []string{"Cookie", w.sessions["short"]}, at: 2 * time.Hour,
+			want: authz.ReasonSessionExpired},
+		{name: "session revoked", method: "GET", path: "/me", headers: []string{"Cookie", w.sessions["revoked"]},
+			want: authz.ReasonSessionRevoked},
+		{name: "two session cookies", method: "GET", path: "/me", headers: []string{"Cookie", w.sessions["good"] + "; " + w.sessions["good"]},
+			want: authz.ReasonSessionDuplicate},
+		{name: "unsafe cross-site with the cookie", method: "POST", path: read, headers: []string{"Cookie", w.sessions["good"],
+			"Origin", "https://evil.test"}, want: authz.ReasonCSRF},
+
 		// 403s.
 		{name: "no permission", method: "GET", path: "/admin/users", headers: key, want: authz.ReasonPermissionDenied},
 		{name: "write with a read-only key", method: "DELETE", path: read, headers: []string{"X-Api-Key", w.keys["acme/reader"]},

@@ -59,6 +59,40 @@ type httpWorld struct {
 	http   *envoy.HTTPServer
 	addr   string // the HTTP check listener, 127.0.0.1:port
 	tokens map[string]string
+	// sessions are session cookies ("usher_session=…") by name: good
+	// (acme, editors), revoked, and short (its absolute expiry an hour
+	// after the epoch).
+	sessions map[string]string
+}
+
+// seedSessions stores login sessions of alice in acme and returns their
+// cookies.
+func seedSessions(t testing.TB, st *storetest.Faulty, now time.Time) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, s := range []struct {
+		name    string
+		ttl     time.Duration
+		revoked bool
+	}{{"good", 12 * time.Hour, false}, {"revoked", 12 * time.Hour, true}, {"short", time.Hour, false}} {
+		h, err := authz.GenerateSessionHandle("acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess := authz.Session{ID: h.ID, Tenant: "acme", Issuer: "https://idp.example.test", Subject: "alice-" + s.name,
+			Email: "alice@example.test", Seats: []string{"editors"}, Hash: h.Hash, CreatedAt: now, LastSeenAt: now,
+			ExpiresAt: now.Add(s.ttl)}
+		if err := st.Store.CreateSession(t.Context(), sess); err != nil {
+			t.Fatal(err)
+		}
+		if s.revoked {
+			if err := st.Store.RevokeSession(t.Context(), "acme", h.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out[s.name] = authz.DefaultCookieName + "=" + h.Handle
+	}
+	return out
 }
 
 // faultHeader names a fault for faultDecider to inject: the reasons no
@@ -88,7 +122,9 @@ func newHTTPWorld(t testing.TB, trusted ...string) *httpWorld {
 	st := &storetest.Faulty{Store: storetest.Open(t, clock.Now)}
 	keys := storetest.Seed(t, st.Store)
 	tokens := mintTokens(t, st, clock.Now())
+	sessions := seedSessions(t, st, clock.Now())
 	a, err := authz.New(authz.Config{Rules: parityRules(t), Keys: st, Seats: st, SigningKeys: st.Store,
+		Sessions: st.Store, Cookie: authz.CookieConfig{Enabled: true, RootDomain: "example.test"},
 		Cache: authz.DefaultCacheConfig(), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -100,9 +136,10 @@ func newHTTPWorld(t testing.TB, trusted ...string) *httpWorld {
 		hs.TrustedProxies = append(hs.TrustedProxies, mustPrefix(t, p))
 	}
 	w := &httpWorld{
-		world:  &world{client: serveGRPC(t, &envoy.Server{Decider: d, Realm: "usher"}), a: a, st: st, keys: keys, clock: clock},
-		http:   hs,
-		tokens: tokens,
+		world:    &world{client: serveGRPC(t, &envoy.Server{Decider: d, Realm: "usher"}), a: a, st: st, keys: keys, clock: clock},
+		http:     hs,
+		tokens:   tokens,
+		sessions: sessions,
 	}
 	w.addr = serveHTTP(t, hs)
 	return w
@@ -266,7 +303,7 @@ func verdictOfHTTP(t testing.TB, r rawResponse) verdict {
 	}
 	v.Set = map[string]string{}
 	for name, values := range r.header {
-		if strings.HasPrefix(strings.ToLower(name), "x-usher-") {
+		if n := strings.ToLower(name); strings.HasPrefix(n, "x-usher-") || n == "cookie" {
 			v.Set[strings.ToLower(name)] = strings.Join(values, ",")
 		}
 	}
