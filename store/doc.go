@@ -4,7 +4,9 @@
 //
 // It is the only package that imports the MongoDB driver. It implements the
 // lookups authz needs ([authz.KeyLookup], [authz.SeatLookup],
-// [authz.ChangeFeed]) and the admin operations of the CLI. Every write
+// [authz.ChangeFeed], [authz.SessionLookup]), the storage the login app
+// owns the interfaces of (login.Sessions, RefreshTokens, Users,
+// Providers, OnceMarks) and the admin operations of the CLI. Every write
 // appends a record to the changes collection so that running servers purge
 // their caches.
 //

@@ -234,9 +234,9 @@ func (s *Store) markRevoked(ctx context.Context, tenant, id string) (bool, error
 
 // RevokeUserSessions revokes every session of the person with that email
 // (in any case) in tenant and returns how many this call revoked. It
-// appends a ChangeSession for each of the person's sessions that has not
-// expired, the ones revoked before included, so that repeating it records
-// what an earlier failure did not.
+// appends a ChangeSession for each session it revoked and for each one
+// revoked before that has not expired, so that repeating it records what
+// an earlier failure to append did not.
 func (s *Store) RevokeUserSessions(ctx context.Context, tenant, email string) (int, error) {
 	if emailKey(email) == "" {
 		return 0, errors.New("revoke sessions: email is required")
