@@ -162,6 +162,7 @@ func TestGoogleLogin(t *testing.T) {
 		{name: "nonce wrong", change: func(c map[string]any) { c["nonce"] = "another" }, wantErr: errGoogleNonce},
 		{name: "nonce missing", change: func(c map[string]any) { delete(c, "nonce") }, wantErr: errGoogleNonce},
 		{name: "bad signature", key: &other, wantMsg: "failed to verify signature"},
+		{name: "unknown key id", header: map[string]any{"kid": "retired"}, wantMsg: "failed to verify signature"},
 		{name: "another issuer", change: func(c map[string]any) { c["iss"] = "https://accounts.evil.test" }, wantMsg: "id token issued by a different provider"},
 		{name: "another audience", change: func(c map[string]any) { c["aud"] = "other-client" }, wantMsg: "expected audience"},
 		{name: "expired", change: func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() }, wantMsg: "token is expired"},

@@ -125,7 +125,7 @@ func (r *Real) Logout(client *http.Client, endSessionURL string) (redirect strin
 	if resp.StatusCode != http.StatusOK || action == nil || xsrf == nil {
 		return "", fmt.Errorf("end session: %s, no logout form: %.300s", resp.Status, body)
 	}
-	target, err := resp.Request.URL.Parse(html.UnescapeString(action[1]))
+	target, err := resp.URL.Parse(html.UnescapeString(action[1]))
 	if err != nil {
 		return "", err
 	}
@@ -189,27 +189,31 @@ func (r *Real) stayOnProvider(client *http.Client) *http.Client {
 }
 
 // leaving returns the absolute URL of a redirect off the provider, or "".
-func (r *Real) leaving(resp *http.Response) string {
-	if resp.StatusCode < 300 || resp.StatusCode > 399 {
+func (r *Real) leaving(p page) string {
+	if p.StatusCode < 300 || p.StatusCode > 399 || p.Location == nil || p.Location.Host == strings.TrimPrefix(r.Issuer, "http://") {
 		return ""
 	}
-	u, err := resp.Location()
-	if err != nil || u.Host == strings.TrimPrefix(r.Issuer, "http://") {
-		return ""
-	}
-	return u.String()
+	return p.Location.String()
+}
+
+// page is a response read and closed.
+type page struct {
+	StatusCode int
+	Status     string
+	URL        *url.URL // of the request that answered
+	Location   *url.URL // of a redirect, resolved; nil when none
 }
 
 // fetch makes a request (a form POST when form is not nil) and reads
 // the body.
-func fetch(c *http.Client, method, target string, form url.Values) (*http.Response, string, error) {
+func fetch(c *http.Client, method, target string, form url.Values) (page, string, error) {
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
 	req, err := http.NewRequest(method, target, body)
 	if err != nil {
-		return nil, "", err
+		return page{}, "", err
 	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -217,12 +221,16 @@ func fetch(c *http.Client, method, target string, form url.Values) (*http.Respon
 	req.Header.Set("Accept", "text/html")
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s %s: %w", method, target, err)
+		return page{}, "", fmt.Errorf("%s %s: %w", method, target, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, "", fmt.Errorf("%s %s: %w", method, target, err)
+		return page{}, "", fmt.Errorf("%s %s: %w", method, target, err)
 	}
-	return resp, string(b), nil
+	p := page{StatusCode: resp.StatusCode, Status: resp.Status, URL: resp.Request.URL}
+	if loc, err := resp.Location(); err == nil {
+		p.Location = loc
+	}
+	return p, string(b), nil
 }
