@@ -123,7 +123,7 @@ func (a *App) startLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.setFlowCookie(w, v, int(flowTTL.Seconds()))
-	http.Redirect(w, r, target, http.StatusFound)
+	http.Redirect(w, r, target, http.StatusFound) //nolint:gosec // the provider's own authorization URL, from configuration
 	return nil
 }
 

@@ -21,7 +21,7 @@ const maxHandleLen = 256
 // (except on a plain-http loopback login URL), HttpOnly, SameSite=Lax,
 // expiring with the session's absolute expiry.
 func (a *App) setSessionCookie(w http.ResponseWriter, handle string, expires time.Time, now time.Time) {
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // Secure is off only on a plain-http loopback login URL (Config.InsecureLoopback)
 		Name:     a.cfg.CookieName,
 		Value:    handle,
 		Domain:   a.cfg.cookieDomain(),
@@ -36,7 +36,7 @@ func (a *App) setSessionCookie(w http.ResponseWriter, handle string, expires tim
 // clearSessionCookie removes the session cookie (same name, domain and
 // path, so that the browser replaces it).
 func (a *App) clearSessionCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // Secure is off only on a plain-http loopback login URL (Config.InsecureLoopback)
 		Name: a.cfg.CookieName, Value: "", Domain: a.cfg.cookieDomain(), Path: "/", MaxAge: -1,
 		Secure: !a.cfg.InsecureLoopback(), HttpOnly: true, SameSite: sameSiteLax,
 	})
