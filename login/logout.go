@@ -43,7 +43,13 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) error {
 		next = r.URL.Query().Get("next")
 		if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
 			v, _ := ValidateNext(next, a.cfg.RootDomain)
-			a.render(w, r, http.StatusOK, "logout_confirm", map[string]any{"Next": v}, a.appOrigins()...)
+			targets := a.appOrigins()
+			if s, err := a.currentSession(ctx, r); err == nil {
+				if ps, err := a.providers(ctx, s.Tenant); err == nil {
+					targets = a.formTargets(ctx, ps)
+				}
+			}
+			a.render(w, r, http.StatusOK, "logout_confirm", map[string]any{"Next": v}, targets...)
 			return nil
 		}
 	}

@@ -145,9 +145,13 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	ps, err := a.providers(r.Context(), s.Tenant)
+	if err != nil {
+		return err
+	}
 	a.render(w, r, http.StatusOK, "home", map[string]any{
 		"Email": s.Email, "Name": s.Name, "Tenant": s.Tenant, "Seats": s.Seats, "ExpiresAt": s.ExpiresAt.UTC().Format(time.RFC1123),
-	})
+	}, a.formTargets(r.Context(), ps)...)
 	return nil
 }
 
