@@ -162,7 +162,7 @@ func (a *App) wrap(h http.Handler) http.Handler {
 		}
 		defer func() {
 			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
+				if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 					panic(v)
 				}
 				a.fail(w, r, &appError{status: http.StatusInternalServerError, code: "internal", msg: "Something went wrong.", err: fmt.Errorf("panic: %v", v)})

@@ -126,7 +126,7 @@ func (a *App) decodeFlow(v string, now time.Time) (flow, error) {
 // Secure, HttpOnly, SameSite=Lax (the IdP's redirect back is a top-level
 // cross-site GET, which Lax lets through).
 func (a *App) setFlowCookie(w http.ResponseWriter, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // Secure is off only on a plain-http loopback login URL (Config.InsecureLoopback)
 		Name:     a.flowCookieName(),
 		Value:    value,
 		Path:     "/",

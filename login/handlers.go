@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -52,20 +53,36 @@ func (a *App) loginPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	buttons := make([]loginButton, 0, len(ps))
-	targets := a.appOrigins()
 	for _, p := range ps {
 		buttons = append(buttons, loginButton{Type: p.Type(), Label: buttonLabel(p)})
-		if u := origin(p.AuthCodeURL("x", "x", "x")); u != "" {
-			targets = append(targets, u)
-		} else if o := origin(p.Issuer()); o != "" {
-			targets = append(targets, o)
-		}
 	}
 	next := nextOrDefault(q.Get("next"), a.cfg.RootDomain)
 	a.render(w, r, http.StatusOK, "login", map[string]any{
 		"Buttons": buttons, "Next": next, "Tenant": tenant, "NoProviders": len(buttons) == 0,
-	}, targets...)
+	}, a.formTargets(r.Context(), ps)...)
 	return nil
+}
+
+// formTargets are the CSP form-action sources of a page whose forms end
+// in a redirect (browsers check form-action on redirects too): the apps
+// under the root domain, and each provider's authorization and
+// end-session endpoints.
+func (a *App) formTargets(ctx context.Context, ps []Provider) []string {
+	targets := a.appOrigins()
+	for _, p := range ps {
+		if rd, ok := p.(readier); ok && rd.Ready(ctx) != nil {
+			if o := origin(p.Issuer()); o != "" {
+				targets = append(targets, o)
+			}
+			continue
+		}
+		for _, u := range []string{p.AuthCodeURL("x", "x", "x"), p.EndSessionURL("", "")} {
+			if o := origin(u); o != "" && !slices.Contains(targets, o) {
+				targets = append(targets, o)
+			}
+		}
+	}
+	return targets
 }
 
 func buttonLabel(p Provider) string {
@@ -123,7 +140,7 @@ func (a *App) startLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.setFlowCookie(w, v, int(flowTTL.Seconds()))
-	http.Redirect(w, r, target, http.StatusFound)
+	http.Redirect(w, r, target, http.StatusFound) //nolint:gosec // the provider's own authorization URL, from configuration
 	return nil
 }
 

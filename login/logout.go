@@ -43,7 +43,13 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) error {
 		next = r.URL.Query().Get("next")
 		if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
 			v, _ := ValidateNext(next, a.cfg.RootDomain)
-			a.render(w, r, http.StatusOK, "logout_confirm", map[string]any{"Next": v}, a.appOrigins()...)
+			targets := a.appOrigins()
+			if s, err := a.currentSession(ctx, r); err == nil {
+				if ps, err := a.providers(ctx, s.Tenant); err == nil {
+					targets = a.formTargets(ctx, ps)
+				}
+			}
+			a.render(w, r, http.StatusOK, "logout_confirm", map[string]any{"Next": v}, targets...)
 			return nil
 		}
 	}
@@ -51,24 +57,20 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) error {
 	a.clearSessionCookie(w)
 	s, err := a.currentSession(ctx, r)
 	var endSession string
-	switch {
-	case err == nil:
+	if err == nil {
 		if err := a.d.Sessions.RevokeSession(ctx, s.Tenant, s.ID); err != nil {
 			return storeError(err)
 		}
 		a.d.Log.InfoContext(ctx, "logout", "request_id", requestID(ctx), "tenant", s.Tenant, "session", s.ID)
 		endSession = a.endSessionURL(r, s.Tenant, s.Provider, s.ID, s.IDToken, next)
-	default:
-		var e *appError
-		if errors.As(err, &e) && e.status >= 500 {
-			return err
-		}
+	} else if e := (*appError)(nil); errors.As(err, &e) && e.status >= 500 {
+		return err
 	}
 	switch {
 	case endSession != "":
-		http.Redirect(w, r, endSession, http.StatusFound)
+		http.Redirect(w, r, endSession, http.StatusFound) //nolint:gosec // the IdP's end_session_endpoint from discovery
 	case nextOK:
-		http.Redirect(w, r, next, http.StatusFound)
+		http.Redirect(w, r, next, http.StatusFound) //nolint:gosec // next passed ValidateNext
 	default:
 		a.render(w, r, http.StatusOK, "signed_out", nil)
 	}

@@ -166,7 +166,7 @@ func (p *OIDC) discover(ctx context.Context) (*discovered, error) {
 	p.lastTry = now
 	d, err := p.doDiscover(ctx)
 	if err != nil {
-		p.lastError = fmt.Errorf("%w: discovery of %s: %v", ErrIdPUnavailable, p.cfg.IssuerURL, err)
+		p.lastError = fmt.Errorf("%w: discovery of %s: %w", ErrIdPUnavailable, p.cfg.IssuerURL, err)
 		return nil, p.lastError
 	}
 	p.disc, p.lastError = d, nil
@@ -304,7 +304,7 @@ func exchangeError(err error) error {
 		}
 		return &ExchangeError{Code: code, Err: err}
 	}
-	return fmt.Errorf("%w: token endpoint: %v", ErrIdPUnavailable, err)
+	return fmt.Errorf("%w: token endpoint: %w", ErrIdPUnavailable, err)
 }
 
 // verify checks an ID token with go-oidc, then azp: when aud has several
@@ -377,7 +377,7 @@ func (p *OIDC) Refresh(ctx context.Context, refreshToken string) (Identity, erro
 	} else {
 		ui, err := d.provider.UserInfo(oidc.ClientContext(ctx, p.cfg.HTTPClient), oauth2.StaticTokenSource(tok))
 		if err != nil {
-			return Identity{}, fmt.Errorf("%w: userinfo: %v", ErrIdPUnavailable, err)
+			return Identity{}, fmt.Errorf("%w: userinfo: %w", ErrIdPUnavailable, err)
 		}
 		var claims map[string]any
 		if err := ui.Claims(&claims); err != nil {

@@ -300,3 +300,31 @@ func TestRefreshGroups(t *testing.T) {
 		}
 	})
 }
+
+// TestHashPerm: one seat per space, the widest grant winning.
+func TestHashPerm(t *testing.T) {
+	seats := []authz.Seat{
+		{Name: "reader", Grants: []authz.Grant{{Space: "web", Permissions: []string{"read"}}, {Space: "docs", Permissions: []string{"read"}}}},
+		{Name: "writer", Grants: []authz.Grant{{Space: "web", Permissions: []string{"read", "write"}}}},
+		{Name: "owner", Grants: []authz.Grant{{Space: "docs", Permissions: []string{"*"}}}},
+		{Name: "all", Grants: []authz.Grant{{Space: "*", Permissions: []string{"read"}}}},
+	}
+	tests := []struct {
+		name  string
+		seats []string
+		want  map[string]string
+	}{
+		{"none", nil, map[string]string{}},
+		{"more permissions win", []string{"reader", "writer"}, map[string]string{"web": "writer", "docs": "reader"}},
+		{"a * permission wins", []string{"owner", "reader"}, map[string]string{"web": "reader", "docs": "owner"}},
+		{"every space", []string{"all", "writer"}, map[string]string{"*": "all", "web": "writer"}},
+		{"unknown seat ignored", []string{"ghost"}, map[string]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, login.HashPerm(seats, tt.seats)); diff != "" {
+				t.Errorf("hash_perm (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

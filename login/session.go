@@ -21,7 +21,7 @@ const maxHandleLen = 256
 // (except on a plain-http loopback login URL), HttpOnly, SameSite=Lax,
 // expiring with the session's absolute expiry.
 func (a *App) setSessionCookie(w http.ResponseWriter, handle string, expires time.Time, now time.Time) {
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // Secure is off only on a plain-http loopback login URL (Config.InsecureLoopback)
 		Name:     a.cfg.CookieName,
 		Value:    handle,
 		Domain:   a.cfg.cookieDomain(),
@@ -36,7 +36,7 @@ func (a *App) setSessionCookie(w http.ResponseWriter, handle string, expires tim
 // clearSessionCookie removes the session cookie (same name, domain and
 // path, so that the browser replaces it).
 func (a *App) clearSessionCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // Secure is off only on a plain-http loopback login URL (Config.InsecureLoopback)
 		Name: a.cfg.CookieName, Value: "", Domain: a.cfg.cookieDomain(), Path: "/", MaxAge: -1,
 		Secure: !a.cfg.InsecureLoopback(), HttpOnly: true, SameSite: sameSiteLax,
 	})
@@ -145,9 +145,13 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	ps, err := a.providers(r.Context(), s.Tenant)
+	if err != nil {
+		return err
+	}
 	a.render(w, r, http.StatusOK, "home", map[string]any{
 		"Email": s.Email, "Name": s.Name, "Tenant": s.Tenant, "Seats": s.Seats, "ExpiresAt": s.ExpiresAt.UTC().Format(time.RFC1123),
-	})
+	}, a.formTargets(r.Context(), ps)...)
 	return nil
 }
 

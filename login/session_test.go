@@ -269,6 +269,9 @@ func TestLoginPage(t *testing.T) {
 	r.Header.Set("X-Request-Id", "req-12345678")
 	w = h.do(r)
 	body = w.Body.String()
+	if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("error page CSP %q", csp)
+	}
 	if w.Code != 400 || !strings.Contains(body, "flow_missing") || !strings.Contains(body, "req-12345678") || !strings.Contains(body, "400") {
 		t.Errorf("error page %d: %s", w.Code, body)
 	}
