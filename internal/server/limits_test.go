@@ -353,3 +353,86 @@ func dialHTTP(t *testing.T, s *server) net.Conn {
 func isReset(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
+
+// TestConnectionCaps: each listener serves at most its number of
+// connections at once. With the caps at 2, two clients that hold their
+// connections open (a slowloris sending headers, an HTTP/2 client that
+// sends nothing) keep a third from being served; once one of them closes,
+// the third is. docs/security-catalogue.md row 129 (connection limits;
+// row 127 for the gRPC port).
+func TestConnectionCaps(t *testing.T) {
+	limits := defaultHTTPLimits
+	limits.readHeader, limits.read, limits.idle = time.Hour, time.Hour, time.Hour
+	limits.conns, limits.grpcConns = 2, 2
+	s := startListeners(t, limits)
+
+	t.Run("http", func(t *testing.T) {
+		held := []net.Conn{dialHTTP(t, s), dialHTTP(t, s)}
+		for _, c := range held {
+			if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: usher\r\nX-Slow: "); err != nil {
+				t.Fatal(err)
+			}
+		}
+		third := dialHTTP(t, s) // the kernel completes the handshake; usher does not accept it
+		if _, err := io.WriteString(third, "GET /healthz HTTP/1.1\r\nHost: usher\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(third)
+		if err := third.SetReadDeadline(time.Now().Add(300 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := br.ReadByte(); !isTimeout(err) {
+			t.Fatalf("a connection past the cap was answered (%v); want it held until another closes", err)
+		}
+		_ = held[0].Close()
+		if err := third.SetReadDeadline(time.Now().Add(hangGuard)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("once a connection closed, the held one: %v", err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("once a connection closed, the held one got HTTP %d; want 200", resp.StatusCode)
+		}
+	})
+
+	t.Run("grpc", func(t *testing.T) {
+		var held []net.Conn
+		for range 2 {
+			c, err := net.Dial("tcp", s.grpcAddr.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			// The server speaks first once it accepts: its SETTINGS.
+			if err := c.SetReadDeadline(time.Now().Add(hangGuard)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := http2.NewFramer(io.Discard, c).ReadFrame(); err != nil {
+				t.Fatalf("a connection within the cap: %v", err)
+			}
+			held = append(held, c)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		c := checkClient(t, s)
+		if _, err := c.Check(ctx, checkWithBody(0)); status.Code(err) != codes.DeadlineExceeded {
+			t.Fatalf("a Check on a connection past the cap: %v; want it held (DeadlineExceeded)", err)
+		}
+		_ = held[0].Close()
+		ctx, cancel = context.WithTimeout(t.Context(), hangGuard)
+		defer cancel()
+		resp, err := c.Check(ctx, checkWithBody(0), grpc.WaitForReady(true))
+		if err != nil || resp.GetDeniedResponse().GetStatus().GetCode() != 503 {
+			t.Fatalf("once a connection closed, a Check: %v, %v; want it decided", resp, err)
+		}
+	})
+}
+
+// isTimeout reports a read that ran into its deadline.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

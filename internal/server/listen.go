@@ -11,6 +11,7 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -82,10 +83,15 @@ func (s *server) grpcOptions() []grpc.ServerOption {
 // row 129): a client that sends its headers slowly is cut off after
 // readHeader, one whose whole request is slow after read; a response
 // that cannot be written in write is abandoned; a kept-alive connection
-// idle for idle is closed; headers over maxHeaderBytes get 431.
+// idle for idle is closed; headers over maxHeaderBytes get 431. Each
+// listener accepts at most its number of connections at once (conns for
+// HTTP, grpcConns for gRPC); a further one waits in the kernel's backlog
+// until another closes, so that a flood of connections cannot grow memory
+// without bound.
 type httpLimits struct {
 	readHeader, read, write, idle time.Duration
 	maxHeaderBytes                int
+	conns, grpcConns              int
 }
 
 // defaultHTTPLimits are the HTTP listener's limits; tests shorten them.
@@ -95,6 +101,11 @@ var defaultHTTPLimits = httpLimits{
 	write:          30 * time.Second,
 	idle:           2 * time.Minute,
 	maxHeaderBytes: 64 << 10,
+	// Health probes and a metrics scraper need a handful.
+	conns: 256,
+	// Envoy keeps a few connections per worker thread; 4096 serves a fleet
+	// of hundreds of Envoy workers, at ~100 KiB of buffers each.
+	grpcConns: 4096,
 }
 
 // listen starts the gRPC server (Check and health) and the HTTP server
@@ -113,6 +124,8 @@ func (s *server) listen(ctx context.Context) error {
 	}
 
 	s.grpcAddr, s.httpAddr = grpcLis.Addr(), httpLis.Addr()
+	grpcLis = netutil.LimitListener(grpcLis, s.httpLimits.grpcConns)
+	httpLis = netutil.LimitListener(httpLis, s.httpLimits.conns)
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	s.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
