@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -196,6 +197,275 @@ func TestExampleEnvoyHTTP(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := envoyHTTPProblems(t, edit(t, shipped, tt.from, tt.to))
 			if d := cmp.Diff(tt.want, []string(got)); d != "" {
+				t.Errorf("problems (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// meshHTTPValues is the part of meshconfig-http.yaml's shape that usher's
+// example sets.
+type meshHTTPValues struct {
+	MeshConfig struct {
+		PathNormalization struct {
+			Normalization string `yaml:"normalization"`
+		} `yaml:"pathNormalization"`
+		ExtensionProviders []struct {
+			Name              string `yaml:"name"`
+			EnvoyExtAuthzHTTP *struct {
+				Service                      string   `yaml:"service"`
+				Port                         int      `yaml:"port"`
+				PathPrefix                   string   `yaml:"pathPrefix"`
+				Timeout                      string   `yaml:"timeout"`
+				FailOpen                     *bool    `yaml:"failOpen"`
+				StatusOnError                string   `yaml:"statusOnError"`
+				IncludeRequestHeadersInCheck []string `yaml:"includeRequestHeadersInCheck"`
+				HeadersToUpstreamOnAllow     []string `yaml:"headersToUpstreamOnAllow"`
+				HeadersToDownstreamOnDeny    []string `yaml:"headersToDownstreamOnDeny"`
+			} `yaml:"envoyExtAuthzHttp"`
+		} `yaml:"extensionProviders"`
+	} `yaml:"meshConfig"`
+}
+
+// istioMatch reports whether one of Istio's header patterns (exact,
+// "prefix*" or "*suffix", case-insensitive) matches name.
+func istioMatch(patterns []string, name string) bool {
+	for _, p := range patterns {
+		p = strings.ToLower(p)
+		switch {
+		case strings.HasSuffix(p, "*") && strings.HasPrefix(name, strings.TrimSuffix(p, "*")),
+			strings.HasPrefix(p, "*") && strings.HasSuffix(name, strings.TrimPrefix(p, "*")),
+			p == name:
+			return true
+		}
+	}
+	return false
+}
+
+func istioHTTPProblems(m *meshHTTPValues) []string {
+	var p problems
+	if n := m.MeshConfig.PathNormalization.Normalization; n != "MERGE_SLASHES" {
+		p.addf("pathNormalization %q, want MERGE_SLASHES", n)
+	}
+	found := false
+	for _, ep := range m.MeshConfig.ExtensionProviders {
+		h := ep.EnvoyExtAuthzHTTP
+		if h == nil {
+			continue
+		}
+		found = true
+		if h.Port != 9002 {
+			p.addf("%s: port %d, want usher's http_check_addr 9002", ep.Name, h.Port)
+		}
+		if h.PathPrefix != envoy.PathExtAuthz {
+			p.addf("%s: pathPrefix %q, want %q", ep.Name, h.PathPrefix, envoy.PathExtAuthz)
+		}
+		if d, err := time.ParseDuration(h.Timeout); err != nil || d <= 0 || d > maxCheckTimeout {
+			p.addf("%s: timeout %q, want (0, %v]", ep.Name, h.Timeout, maxCheckTimeout)
+		}
+		if h.FailOpen == nil || *h.FailOpen {
+			p.addf("%s: failOpen not false", ep.Name)
+		}
+		if h.StatusOnError != "503" {
+			p.addf("%s: statusOnError %q, want \"503\"", ep.Name, h.StatusOnError)
+		}
+		for _, name := range checkedHeaders {
+			if name != "connection" && !istioMatch(h.IncludeRequestHeadersInCheck, name) {
+				p.addf("%s: %s is not sent to usher", ep.Name, name)
+			}
+		}
+		for _, name := range identityHeaders {
+			if !istioMatch(h.HeadersToUpstreamOnAllow, name) {
+				p.addf("%s: usher's %s does not reach the app", ep.Name, name)
+			}
+		}
+		for _, name := range []string{"authorization", "x-api-key", "x-envoy-auth-headers-to-remove"} {
+			if istioMatch(h.HeadersToUpstreamOnAllow, name) {
+				p.addf("%s: usher's answer may set %s upstream", ep.Name, name)
+			}
+		}
+		for _, name := range []string{"www-authenticate", "content-type", "location", "x-usher-login-url"} {
+			if !istioMatch(h.HeadersToDownstreamOnDeny, name) {
+				p.addf("%s: a denial's %s does not reach the client", ep.Name, name)
+			}
+		}
+	}
+	if !found {
+		p.addf("no envoyExtAuthzHttp provider")
+	}
+	return p
+}
+
+func TestExampleIstioHTTP(t *testing.T) {
+	const file = "istio/meshconfig-http.yaml"
+	shipped := readExample(t, file)
+	tests := []struct {
+		name, from, to, wantErr string
+		want                    []string
+	}{
+		{name: "shipped"},
+		{name: "misspelt key", from: "pathPrefix:", to: "path_prefix:", wantErr: "field path_prefix not found"},
+		{name: "fails open", from: "failOpen: false", to: "failOpen: true", want: []string{"usher-http: failOpen not false"}},
+		{name: "no prefix", from: "      pathPrefix: /ext_authz\n", to: "",
+			want: []string{`usher-http: pathPrefix "", want "/ext_authz"`}},
+		{name: "Istio's default timeout", from: "      timeout: 0.2s\n", to: "",
+			want: []string{`usher-http: timeout "", want (0, 200ms]`}},
+		{name: "errors look like denials", from: `statusOnError: "503"`, to: `statusOnError: "403"`,
+			want: []string{`usher-http: statusOnError "403", want "503"`}},
+		{name: "look-alikes not sent", from: "      - x-usher-*\n", to: "",
+			want: []string{"usher-http: x-usher-admin is not sent to usher", "usher-http: x-usher-subject is not sent to usher"}},
+		{name: "key not sent", from: "      - x-api-key\n", to: "", want: []string{"usher-http: x-api-key is not sent to usher"}},
+		{name: "credential copied upstream", from: "      - x-usher-seats\n", to: "      - x-usher-seats\n      - x-api-*\n",
+			want: []string{"usher-http: usher's answer may set x-api-key upstream"}},
+		{name: "no login URL for the client", from: "      - x-usher-login-url\n", to: "",
+			want: []string{"usher-http: a denial's x-usher-login-url does not reach the client"}},
+		{name: "the gRPC port", from: "port: 9002", to: "port: 9001", want: []string{"usher-http: port 9001, want usher's http_check_addr 9002"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m meshHTTPValues
+			err := decodeStrict(file, edit(t, shipped, tt.from, tt.to), &m)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("decode error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tt.want, istioHTTPProblems(&m)); d != "" {
+				t.Errorf("problems (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// traefikDynamic is the part of Traefik's dynamic configuration the
+// example uses.
+type traefikDynamic struct {
+	HTTP struct {
+		Routers map[string]struct {
+			EntryPoints []string `yaml:"entryPoints"`
+			Rule        string   `yaml:"rule"`
+			Middlewares []string `yaml:"middlewares"`
+			Service     string   `yaml:"service"`
+		} `yaml:"routers"`
+		Middlewares map[string]struct {
+			ForwardAuth *struct {
+				Address                  string   `yaml:"address"`
+				TrustForwardHeader       *bool    `yaml:"trustForwardHeader"`
+				AuthResponseHeaders      []string `yaml:"authResponseHeaders"`
+				AuthResponseHeadersRegex string   `yaml:"authResponseHeadersRegex"`
+			} `yaml:"forwardAuth"`
+			Headers *struct {
+				CustomRequestHeaders map[string]string `yaml:"customRequestHeaders"`
+			} `yaml:"headers"`
+		} `yaml:"middlewares"`
+		Services map[string]struct {
+			LoadBalancer struct {
+				Servers []struct {
+					URL string `yaml:"url"`
+				} `yaml:"servers"`
+			} `yaml:"loadBalancer"`
+		} `yaml:"services"`
+	} `yaml:"http"`
+}
+
+func traefikProblems(d *traefikDynamic) []string {
+	var p problems
+	for name, r := range d.HTTP.Routers {
+		auth, creds := -1, -1
+		for i, m := range r.Middlewares {
+			mw := d.HTTP.Middlewares[m]
+			if fa := mw.ForwardAuth; fa != nil {
+				auth = i
+				if !strings.HasSuffix(fa.Address, ":9002"+envoy.PathAuth) {
+					p.addf("forwardAuth address %q, want usher's http_check_addr and %s", fa.Address, envoy.PathAuth)
+				}
+				if fa.TrustForwardHeader == nil || *fa.TrustForwardHeader {
+					p.addf("forwardAuth trustForwardHeader not false: a client's X-Forwarded-Uri would be believed")
+				}
+				re, err := regexp.Compile(fa.AuthResponseHeadersRegex)
+				if err != nil || fa.AuthResponseHeadersRegex == "" {
+					p.addf("forwardAuth authResponseHeadersRegex %q: spoofed identity headers are not stripped", fa.AuthResponseHeadersRegex)
+					continue
+				}
+				for _, h := range []string{"X-Usher-Subject", "X_usher_tenant", "X.usher.seats", "X-Usher-Admin", "X-Usher_email"} {
+					if !re.MatchString(h) {
+						p.addf("forwardAuth: %s is neither stripped nor set from usher's answer", h)
+					}
+				}
+				for _, h := range []string{"X-Api-Key", "Authorization", "X-Envoy-Auth-Headers-To-Remove"} {
+					if re.MatchString(h) {
+						p.addf("forwardAuth: usher's answer may set %s", h)
+					}
+				}
+			}
+			if mw.Headers != nil {
+				creds = i
+				for _, h := range []string{"X-Api-Key", "Authorization"} {
+					if v, ok := mw.Headers.CustomRequestHeaders[h]; !ok || v != "" {
+						p.addf("%s: %s is not removed", m, h)
+					}
+				}
+			}
+		}
+		switch {
+		case auth < 0:
+			p.addf("router %s: no forwardAuth middleware", name)
+		case creds < 0:
+			p.addf("router %s: credentials are not removed", name)
+		case creds < auth:
+			p.addf("router %s: credentials removed before the check", name)
+		}
+	}
+	if len(d.HTTP.Routers) == 0 {
+		p.addf("no router")
+	}
+	return p
+}
+
+func TestExampleTraefik(t *testing.T) {
+	const file = "traefik.yml"
+	shipped := readExample(t, file)
+	tests := []struct {
+		name, from, to, wantErr string
+		want                    []string
+	}{
+		{name: "shipped"},
+		{name: "misspelt key", from: "trustForwardHeader:", to: "trustForwardHeaders:", wantErr: "field trustForwardHeaders not found"},
+		{name: "client's forwarded headers trusted", from: "trustForwardHeader: false", to: "trustForwardHeader: true",
+			want: []string{"forwardAuth trustForwardHeader not false: a client's X-Forwarded-Uri would be believed"}},
+		{name: "only the exact names copied", from: "authResponseHeadersRegex: (?i)^x[-_.]usher[-_.]", to: "authResponseHeaders: [X-Usher-Subject]",
+			want: []string{`forwardAuth authResponseHeadersRegex "": spoofed identity headers are not stripped`}},
+		{name: "dash only", from: "(?i)^x[-_.]usher[-_.]", to: "(?i)^x-usher-",
+			want: []string{"forwardAuth: X_usher_tenant is neither stripped nor set from usher's answer",
+				"forwardAuth: X.usher.seats is neither stripped nor set from usher's answer",
+				"forwardAuth: X-Usher_email is neither stripped nor set from usher's answer"}},
+		{name: "anything copied", from: "(?i)^x[-_.]usher[-_.]", to: "(?i)^x",
+			want: []string{"forwardAuth: usher's answer may set X-Api-Key", "forwardAuth: usher's answer may set X-Envoy-Auth-Headers-To-Remove"}},
+		{name: "credentials kept", from: "middlewares: [usher, usher-credentials]", to: "middlewares: [usher]",
+			want: []string{"router app: credentials are not removed"}},
+		{name: "credentials removed first", from: "middlewares: [usher, usher-credentials]", to: "middlewares: [usher-credentials, usher]",
+			want: []string{"router app: credentials removed before the check"}},
+		{name: "wrong path", from: "127.0.0.1:9002/auth", to: "127.0.0.1:9002/ext_authz",
+			want: []string{`forwardAuth address "http://127.0.0.1:9002/ext_authz", want usher's http_check_addr and /auth`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d traefikDynamic
+			err := decodeStrict(file, edit(t, shipped, tt.from, tt.to), &d)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("decode error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tt.want, traefikProblems(&d)); d != "" {
 				t.Errorf("problems (-want +got):\n%s", d)
 			}
 		})
