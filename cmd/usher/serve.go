@@ -20,6 +20,10 @@ func newServeCmd(e *env) *cobra.Command {
 		Use:   "serve",
 		Short: "run the ext_authz gRPC server (and /healthz, /readyz, /metrics) on the embedded store or MongoDB",
 		Long: `serve answers Envoy's envoy.service.auth.v3.Authorization/Check over gRPC.
+With --http-check-addr it also answers the same decision over plain HTTP:
+Envoy's http_service at /ext_authz, nginx auth_request, Traefik forwardAuth
+and Caddy forward_auth at /auth (forwarded headers believed only from
+--trusted-proxies).
 
 Configuration comes from defaults, then --config (YAML), then USHER_*
 environment variables, then flags; each later source wins. Every problem in

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 type Config struct {
 	GRPCAddr           string
 	HTTPAddr           string
+	HTTPCheckAddr      string
+	TrustedProxies     string
 	DataDir            string
 	MongoURI           string
 	Rules              string
@@ -84,6 +87,7 @@ func Default() Config {
 		JWT:                JWT{Issuer: t.Issuer, Audience: t.Audience, Leeway: t.Leeway, MaxTTL: t.MaxTTL},
 		GRPCAddr:           "127.0.0.1:9001",
 		HTTPAddr:           "127.0.0.1:8080",
+		TrustedProxies:     DefaultTrustedProxies,
 		DataDir:            "./usher-data",
 		CheckTimeout:       envoy.DefaultTimeout,
 		Realm:              "usher",
@@ -122,6 +126,16 @@ func (c *Config) Validate() error {
 	}
 	if len(errs) == 0 && c.GRPCAddr == c.HTTPAddr {
 		bad("http_addr", "must differ from grpc_addr")
+	}
+	if c.HTTPCheckAddr != "" {
+		if _, port, err := net.SplitHostPort(c.HTTPCheckAddr); err != nil || port == "" {
+			bad("http_check_addr", "%q is not host:port", c.HTTPCheckAddr)
+		} else if c.HTTPCheckAddr == c.GRPCAddr || c.HTTPCheckAddr == c.HTTPAddr {
+			bad("http_check_addr", "must differ from grpc_addr and http_addr")
+		}
+	}
+	if _, err := c.TrustedProxyPrefixes(); err != nil {
+		bad("trusted_proxies", "%v", err)
 	}
 	if c.MongoURI == "" && c.DataDir == "" {
 		bad("data_dir", "is required when mongo_uri is empty")
@@ -175,6 +189,41 @@ func (c *Config) Validate() error {
 		bad("login.addr (USHER_LOGIN_ADDR)", "must differ from grpc_addr and http_addr")
 	}
 	return errors.Join(errs...)
+}
+
+// DefaultTrustedProxies is trusted_proxies' default: loopback only, so
+// that forwarded headers are believed from a proxy on the same host and
+// from nobody else until the operator names the proxies.
+const DefaultTrustedProxies = "127.0.0.0/8,::1/128"
+
+// TrustedProxyPrefixes parses trusted_proxies: comma-separated CIDRs (a
+// bare address is one host). Empty trusts no peer. A prefix of length 0
+// (0.0.0.0/0, ::/0) is refused: it would believe every client's forwarded
+// headers (docs/security-catalogue.md row 96).
+func (c *Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	out := []netip.Prefix{} // never nil: nil would mean the default
+	var errs []error
+	for item := range strings.SplitSeq(c.TrustedProxies, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			a, aerr := netip.ParseAddr(item)
+			if aerr != nil || a.Zone() != "" {
+				errs = append(errs, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8 or an address", item))
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Bits() == 0 {
+			errs = append(errs, fmt.Errorf("%q trusts every client's forwarded headers; name your proxies' ranges", item))
+			continue
+		}
+		out = append(out, p.Masked())
+	}
+	return out, errors.Join(errs...)
 }
 
 // ParseLevel reads a log level: debug, info, warn or error.

@@ -154,6 +154,14 @@ func TestConfigRejects(t *testing.T) {
 		// docs/security-catalogue.md row 25: leeway at most 60 s.
 		{"leeway over a minute", "", nil, []string{"--jwt-leeway", "61s"}, "jwt.leeway: must be between 0 and 1m"},
 		{"same addresses", "", nil, []string{"--grpc-addr", "127.0.0.1:7000", "--http-addr", "127.0.0.1:7000"}, "http_addr: must differ from grpc_addr"},
+		{"check address not host:port", "http_check_addr: 9002\n", nil, nil, `http_check_addr: "9002" is not host:port`},
+		{"check address taken", "", map[string]string{"USHER_HTTP_CHECK_ADDR": "127.0.0.1:8080"}, nil,
+			"http_check_addr: must differ from grpc_addr and http_addr"},
+		{"proxy not a CIDR", "", nil, []string{"--trusted-proxies", "10.0.0.0/8, nginx.internal"}, `trusted_proxies: "nginx.internal" is not a CIDR`},
+		// docs/security-catalogue.md row 96: no trust of every address.
+		{"every client trusted", "", map[string]string{"USHER_TRUSTED_PROXIES": "0.0.0.0/0"}, nil,
+			`trusted_proxies: "0.0.0.0/0" trusts every client's forwarded headers`},
+		{"every v6 client trusted", "trusted_proxies: 10.0.0.0/8,::/0\n", nil, nil, `trusted_proxies: "::/0" trusts every client`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,5 +189,44 @@ func golden(t *testing.T, name, got string) {
 	}
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("%s (-want +got):\n%s", path, diff)
+	}
+}
+
+func TestConfigHTTPCheck(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		flags []string
+		addr  string
+		want  []string
+	}{
+		{"default: off, loopback trusted", nil, nil, "", []string{"127.0.0.0/8", "::1/128"}},
+		{"from the environment", map[string]string{"USHER_HTTP_CHECK_ADDR": "0.0.0.0:9002", "USHER_TRUSTED_PROXIES": "10.1.2.0/24, 10.9.9.9 ,fd00::/8"},
+			nil, "0.0.0.0:9002", []string{"10.1.2.0/24", "10.9.9.9/32", "fd00::/8"}},
+		{"from flags, host bits masked", nil, []string{"--http-check-addr", "127.0.0.1:9002", "--trusted-proxies", "172.16.5.4/12"},
+			"127.0.0.1:9002", []string{"172.16.0.0/12"}},
+		{"empty: no peer trusted", nil, []string{"--trusted-proxies", ""}, "", []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig(t, "", tt.env, tt.flags...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := cfg.TrustedProxyPrefixes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotS := []string{}
+			for _, p := range got {
+				gotS = append(gotS, p.String())
+			}
+			if cfg.HTTPCheckAddr != tt.addr {
+				t.Errorf("http_check_addr %q, want %q", cfg.HTTPCheckAddr, tt.addr)
+			}
+			if d := cmp.Diff(tt.want, gotS); d != "" {
+				t.Errorf("trusted proxies (-want +got):\n%s", d)
+			}
+		})
 	}
 }

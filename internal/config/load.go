@@ -74,6 +74,8 @@ func (c *Config) settings() []setting {
 	return append([]setting{
 		{"grpc_addr", "grpc-addr", "address of the ext_authz gRPC server (and gRPC health)", "string", &c.GRPCAddr},
 		{"http_addr", "http-addr", "address of /healthz, /readyz and /metrics", "string", &c.HTTPAddr},
+		{"http_check_addr", "http-check-addr", "address of HTTP check mode (Envoy http_service, nginx auth_request, Traefik and Caddy forward auth); empty: off", "string", &c.HTTPCheckAddr},
+		{"trusted_proxies", "trusted-proxies", "comma-separated CIDRs of the proxies whose X-Original-*/X-Forwarded-* headers HTTP check mode believes", "string", &c.TrustedProxies},
 		{"data_dir", "data-dir", "directory of the embedded store, used when no MongoDB URI is set", "string", &c.DataDir},
 		{"mongo_uri", "mongo-uri", "MongoDB connection string; empty runs the embedded store", "string", &c.MongoURI},
 		{"rules", "rules", "route rules file (YAML); empty denies every route without context extensions", "string", &c.Rules},

@@ -20,6 +20,7 @@ import (
 
 	"github.com/usher-dev/usher/authz"
 	"github.com/usher-dev/usher/envoy"
+	"github.com/usher-dev/usher/internal/config"
 )
 
 // gate decides with the authorizer once the server is ready, and denies
@@ -108,9 +109,9 @@ var defaultHTTPLimits = httpLimits{
 	grpcConns: 4096,
 }
 
-// listen starts the gRPC server (Check and health) and the HTTP server
-// (/healthz, /readyz, /metrics), not ready: Checks deny with
-// store_unavailable until serve.
+// listen starts the gRPC server (Check and health), the HTTP server
+// (/healthz, /readyz, /metrics) and, when http_check_addr is set, HTTP
+// check mode, not ready: Checks deny with store_unavailable until serve.
 func (s *server) listen(ctx context.Context) error {
 	var lc net.ListenConfig
 	grpcLis, err := lc.Listen(ctx, "tcp", s.cfg.GRPCAddr)
@@ -121,6 +122,14 @@ func (s *server) listen(ctx context.Context) error {
 	if err != nil {
 		_ = grpcLis.Close()
 		return fmt.Errorf("http_addr: %w", err)
+	}
+	var checkLis net.Listener
+	if s.cfg.HTTPCheckAddr != "" {
+		if checkLis, err = lc.Listen(ctx, "tcp", s.cfg.HTTPCheckAddr); err != nil {
+			_ = grpcLis.Close()
+			_ = httpLis.Close()
+			return fmt.Errorf("http_check_addr: %w", err)
+		}
 	}
 
 	s.grpcAddr, s.httpAddr = grpcLis.Addr(), httpLis.Addr()
@@ -135,16 +144,7 @@ func (s *server) listen(ctx context.Context) error {
 		Logger: s.log.With("component", "check"), Observe: s.metrics.observe,
 	})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
-	l := s.httpLimits
-	s.http = &http.Server{
-		Handler:           s.metrics.mux(),
-		ReadHeaderTimeout: l.readHeader,
-		ReadTimeout:       l.read,
-		WriteTimeout:      l.write,
-		IdleTimeout:       l.idle,
-		MaxHeaderBytes:    l.maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	s.http = s.httpServer(s.metrics.mux())
 	s.serving.Go(func() {
 		if err := s.grpc.Serve(grpcLis); err != nil {
 			s.fail(fmt.Errorf("grpc server: %w", err))
@@ -155,8 +155,52 @@ func (s *server) listen(ctx context.Context) error {
 			s.fail(fmt.Errorf("http server: %w", err))
 		}
 	})
+	if checkLis != nil {
+		s.checkAddr = checkLis.Addr()
+		s.httpCheck = s.httpServer(s.httpCheckHandler())
+		s.serving.Go(func() {
+			if err := s.httpCheck.Serve(checkLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.fail(fmt.Errorf("http check server: %w", err))
+			}
+		})
+		s.log.InfoContext(ctx, "usher HTTP check mode listening", "http_check_addr", checkLis.Addr().String(),
+			"trusted_proxies", s.cfg.TrustedProxies)
+		if s.cfg.TrustedProxies == config.DefaultTrustedProxies && !isLoopback(checkLis.Addr()) {
+			// docs/security-catalogue.md row 96.
+			s.log.WarnContext(ctx, "HTTP check mode listens beyond loopback but trusts forwarded headers from loopback only: "+
+				"set trusted_proxies to your proxies' ranges, or /auth answers 400 forwarded_untrusted to them")
+		}
+	}
 	s.log.InfoContext(ctx, "usher listening", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String(), "tls", s.deps.TLS != nil)
 	return nil
+}
+
+// httpServer is an HTTP server with the listener limits.
+func (s *server) httpServer(h http.Handler) *http.Server {
+	l := s.httpLimits
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: l.readHeader,
+		ReadTimeout:       l.read,
+		WriteTimeout:      l.write,
+		IdleTimeout:       l.idle,
+		MaxHeaderBytes:    l.maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// httpCheckHandler is HTTP check mode: the decision of gRPC Check.
+func (s *server) httpCheckHandler() http.Handler {
+	trusted, _ := s.cfg.TrustedProxyPrefixes() // Validate refused bad ones
+	return &envoy.HTTPServer{
+		Decider: s.decider, Timeout: s.cfg.CheckTimeout, Realm: s.cfg.Realm, TrustedProxies: trusted,
+		Logger: s.log.With("component", "check-http"), Observe: s.metrics.observe,
+	}
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
 
 func (s *server) fail(err error) {
@@ -195,6 +239,17 @@ func (s *server) drain(ctx context.Context) {
 			s.grpc.GracefulStop()
 			close(stopped)
 		}()
+		// HTTP check mode's handlers use what shutdown closes next, too:
+		// Shutdown waits for them, Close (past the timeout) cuts them off.
+		sctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+		defer cancel()
+		checkStopped := make(chan struct{})
+		go func() {
+			if s.httpCheck != nil && s.httpCheck.Shutdown(sctx) != nil {
+				_ = s.httpCheck.Close()
+			}
+			close(checkStopped)
+		}()
 		t := time.NewTimer(s.cfg.ShutdownTimeout)
 		defer t.Stop()
 		select {
@@ -204,6 +259,7 @@ func (s *server) drain(ctx context.Context) {
 			s.grpc.Stop() // with WaitForHandlers: returns once every handler has
 			<-stopped
 		}
+		<-checkStopped
 	})
 }
 

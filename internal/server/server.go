@@ -98,9 +98,13 @@ type server struct {
 	http     *http.Server
 	grpcAddr net.Addr
 	httpAddr net.Addr
-	serving  sync.WaitGroup // the listeners' Serve loops
-	failed   chan error     // a listener's failure
-	drained  sync.Once
+	// httpCheck is HTTP check mode's server; nil when http_check_addr is
+	// empty.
+	httpCheck *http.Server
+	checkAddr net.Addr
+	serving   sync.WaitGroup // the listeners' Serve loops
+	failed    chan error     // a listener's failure
+	drained   sync.Once
 
 	st    *store.Store
 	authz *authz.Authorizer
@@ -109,7 +113,7 @@ type server struct {
 
 func newServer(cfg config.Config, d Deps) *server {
 	s := &server{cfg: cfg, deps: d, log: d.Logger, openTimeout: OpenTimeout, callTimeout: CallTimeout,
-		httpLimits: defaultHTTPLimits, failed: make(chan error, 2)}
+		httpLimits: defaultHTTPLimits, failed: make(chan error, 3)}
 	s.decider = &s.gate
 	s.metrics = newMetrics(&s.ready)
 	return s
