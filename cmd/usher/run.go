@@ -94,6 +94,9 @@ func newRoot(e *env) *cobra.Command {
 		newCheckCmd(e),
 		newRulesCmd(e),
 		newExplainCmd(e),
+		newUserCmd(e),
+		newSessionCmd(e),
+		newIdPCmd(e),
 		newBenchCmd(e),
 		newVersionCmd(e),
 	)
