@@ -115,3 +115,31 @@ func TestGroupsClaim(t *testing.T) {
 		})
 	}
 }
+
+func TestStaticProviders(t *testing.T) {
+	cfg := testConfig().WithDefaults()
+	a, err := login.NewOIDC(cfg.DefaultOIDCConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := cfg.DefaultOIDCConfig()
+	oc.Tenant, oc.Type = "other", "google"
+	b, err := login.NewOIDC(oc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := login.StaticProviders(a, b)
+	for tn, want := range map[string]string{tenant: "oidc", "other": "google", "nobody": ""} {
+		ps, _ := src(t.Context(), tn)
+		var got string
+		for _, p := range ps {
+			got += p.Type()
+		}
+		if got != want {
+			t.Errorf("tenant %s: providers %q, want %q", tn, got, want)
+		}
+	}
+	if a.Issuer() != "https://idp.example" || a.Name() != "idp.example" || a.Tenant() != tenant {
+		t.Errorf("default provider %s %s %s", a.Issuer(), a.Name(), a.Tenant())
+	}
+}
