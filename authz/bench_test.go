@@ -41,10 +41,24 @@ func envoyLikeRequest(key string) *authz.Request {
 	}
 }
 
+// cookieRequest is envoyLikeRequest with a session of cw in the Cookie
+// header, between two other cookies, instead of the API key.
+func cookieRequest(t testing.TB, cw *cookieWorld) *authz.Request {
+	t.Helper()
+	h, _ := cw.login(t, "acme", "editors")
+	r := envoyLikeRequest("")
+	delete(r.Headers, "x-api-key")
+	r.Headers["accept"] = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+	r.Headers["cookie"] = "_ga=GA1.2.1234567890.1700000000; usher_session=" + h + "; theme=dark"
+	return r
+}
+
 // BenchmarkCheck decides one request per iteration, each credential beside
 // the noop baseline (a decider that answers without deciding):
 //
 //	apikey-cached       an API key, its record and seat cached
+//	cookie-cached       the session cookie among two others, its session and
+//	                    seat cached (the upstream gets the other two)
 //	jwt-cached          usher's HS256 token, verified before
 //	jwt-cold            usher's HS256 token never seen (keyring cached)
 //	idp-jwt-cached/ALG  an IdP's RS256 or ES256 token, verified before
@@ -73,6 +87,7 @@ func BenchmarkCheck(b *testing.B) {
 	for i := range usherPool {
 		usherPool[i] = jwtReq(mintFor(b, keys["acme"], now, fmt.Sprintf("user-%d", i), perm))
 	}
+	cw := newCookieWorld(b)
 	cached := []struct {
 		name string
 		d    decider
@@ -80,6 +95,7 @@ func BenchmarkCheck(b *testing.B) {
 	}{
 		{"noop", noopDecider{}, envoyLikeRequest(w.keys["acme/ci"])},
 		{"apikey-cached", w.a, envoyLikeRequest(w.keys["acme/ci"])},
+		{"cookie-cached", cw.a, cookieRequest(b, cw)},
 		{"jwt-cached", w.a, usherPool[0]},
 		{"idp-jwt-cached/RS256", w.a, jwtReq(x.sign(b, x.rsa, "user-0"))},
 		{"idp-jwt-cached/ES256", w.a, jwtReq(x.sign(b, x.ec, "user-0"))},
@@ -251,23 +267,37 @@ func (x *idpWorld) pool(t testing.TB, k testidp.Key, req func(string) *authz.Req
 }
 
 // TestCheckCachedAllocations guards the hot path's allocations: a cached
-// decision stays within 10 (the issue's budget), for an API key and for
-// usher's own token.
+// decision stays within 10 (the issue's budget), for an API key, for
+// usher's own token and for the session cookie.
 func TestCheckCachedAllocations(t *testing.T) {
 	w := newWorld(t)
 	key := w.keyring(t)["acme"]
 	tok := envoyLikeRequest("")
 	delete(tok.Headers, "x-api-key")
 	tok.Headers["authorization"] = "Bearer " + mintFor(t, key, w.clock.Now(), "alice", map[string]string{"proj1": "editors"})
-	for name, r := range map[string]*authz.Request{"api key": envoyLikeRequest(w.keys["acme/ci"]), "usher token": tok} {
+	cw := newCookieWorld(t)
+	for name, c := range map[string]struct {
+		a *authz.Authorizer
+		r *authz.Request
+	}{
+		"api key":        {w.a, envoyLikeRequest(w.keys["acme/ci"])},
+		"usher token":    {w.a, tok},
+		"session cookie": {cw.a, cookieRequest(t, cw)},
+	} {
 		t.Run(name, func(t *testing.T) {
 			ctx := t.Context()
-			if d := w.a.Check(ctx, r); !d.Allowed() {
+			if d := c.a.Check(ctx, c.r); !d.Allowed() {
 				t.Fatalf("denied: %s", d.Reason)
 			}
-			allocs := testing.AllocsPerRun(1000, func() { w.a.Check(ctx, r) })
+			allocs := testing.AllocsPerRun(1000, func() { c.a.Check(ctx, c.r) })
 			if allocs > 10 {
 				t.Errorf("cached decision: %.1f allocations, want at most 10", allocs)
+			}
+			// The cookie costs one allocation more than the API key: the
+			// Cookie header without the session cookie, which sat between
+			// two others (measured: 0 and 1).
+			if name == "session cookie" && allocs > 1 {
+				t.Errorf("cached cookie decision: %.1f allocations, want at most 1", allocs)
 			}
 			t.Logf("cached decision: %.1f allocations", allocs)
 		})

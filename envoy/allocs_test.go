@@ -32,6 +32,13 @@ func TestCheckAllocations(t *testing.T) {
 		d    authz.Decision
 	}{
 		{"allowed", allowedDecision},
+		{"allowed by the session cookie", authz.Decision{
+			Status: 200, Reason: authz.ReasonAllowed,
+			Identity: authz.Identity{Method: authz.AuthCookie, Subject: "alice-sub", Tenant: "acme",
+				Email: "alice@example.test", Issuer: "https://idp.example.test"},
+			Seats: "editors", Space: "proj1", Cookie: "_ga=GA1.2.3; theme=dark"}},
+		{"redirect to log in", authz.Decision{Status: 302, Reason: authz.ReasonCredentialMissing,
+			Location: "https://auth.example.test/login?next=https%3A%2F%2Fapi.example.test%2F"}},
 		{"denied 401", authz.Deny(authz.ReasonCredentialMissing)},
 		{"denied 403", authz.Decision{Status: 403, Reason: authz.ReasonPermissionDenied,
 			Identity: allowedDecision.Identity}},

@@ -15,28 +15,35 @@ import (
 // in-process (the Check method called directly) and over loopback gRPC
 // (parallel clients, as Envoy's many connections send):
 //
-//	noop, apikey-cached            the server method alone
-//	grpc/noop, grpc/apikey-cached  through a real gRPC connection
+//	noop, apikey-cached, cookie-cached  the server method alone
+//	grpc/...                            the same through a real gRPC connection
+//
+// cookie-cached is the session cookie between two other cookies.
 //
 // Report ratios from one run: go test ./envoy -run '^$' -bench BenchmarkCheck -count 10 | benchstat -
 func BenchmarkCheck(b *testing.B) {
 	w := newWorld(b, nil)
 	req := envoyRequest("GET", api, "/spaces/proj1/datasets/7?page=2", "x-api-key", w.keys["acme/ci"])
 	usher := &envoy.Server{Decider: w.a, Realm: "usher"}
+	cw, handle := newCookieWorld(b)
+	cookieReq := envoyRequest("GET", api, "/spaces/proj1/datasets/7?page=2",
+		"cookie", "_ga=GA1.2.1234567890.1700000000; usher_session="+handle+"; theme=dark")
 	servers := []struct {
 		name string
 		srv  authv3.AuthorizationServer
+		req  *authv3.CheckRequest
 	}{
-		{"noop", loadgen.Noop{}},
-		{"apikey-cached", usher},
+		{"noop", loadgen.Noop{}, req},
+		{"apikey-cached", usher, req},
+		{"cookie-cached", &envoy.Server{Decider: cw.a, Realm: "usher"}, cookieReq},
 	}
 	for _, s := range servers {
 		b.Run(s.name, func(b *testing.B) {
 			ctx := context.Background()
-			assertAllowed(b, s.srv, req)
+			assertAllowed(b, s.srv, s.req)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.srv.Check(ctx, req); err != nil {
+				if _, err := s.srv.Check(ctx, s.req); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -44,6 +51,7 @@ func BenchmarkCheck(b *testing.B) {
 	}
 	for _, s := range servers {
 		client := serveGRPC(b, s.srv)
+		req := s.req
 		b.Run("grpc/"+s.name, func(b *testing.B) {
 			assertAllowed(b, s.srv, req)
 			b.ReportAllocs()

@@ -145,7 +145,7 @@ func (s *HTTPServer) answer(w http.ResponseWriter, r *authz.Request, d *authz.De
 	if d.Location != "" {
 		h.Set(HeaderLoginURL, d.Location)
 		if redirectOK {
-			for _, f := range redirectParts(d).fields {
+			for _, f := range redirectFields(d) {
 				h[http.CanonicalHeaderKey(f.Name)] = []string{f.Value}
 			}
 			h.Set(HeaderReason, string(d.Reason))

@@ -97,18 +97,21 @@ type deniedMessages struct {
 	denied authv3.DeniedHttpResponse
 	http   typev3.HttpStatus
 	md     metadataMessages
+	// A redirect's headers: its location is the request's own.
+	redirect [2]*corev3.HeaderValueOption
+	opts     [2]corev3.HeaderValueOption
+	values   [2]corev3.HeaderValue
 }
 
 func deniedResponse(d *authz.Decision, realm string) *authv3.CheckResponse {
-	var parts *denial
-	if d.Location != "" {
-		parts = redirectParts(d)
-	} else {
-		parts = denialParts(realm, d)
-	}
 	m := new(deniedMessages)
 	m.http.Code = typev3.StatusCode(d.Status)
-	m.denied = authv3.DeniedHttpResponse{Status: &m.http, Headers: parts.headers, Body: parts.body}
+	if d.Location != "" {
+		m.denied = authv3.DeniedHttpResponse{Status: &m.http, Headers: m.redirectHeaders(d.Location)}
+	} else {
+		parts := denialParts(realm, d)
+		m.denied = authv3.DeniedHttpResponse{Status: &m.http, Headers: parts.headers, Body: parts.body}
+	}
 	m.wrap.DeniedResponse = &m.denied
 	m.status = status.Status{Code: int32(grpcCode(d.Status)), Message: string(d.Reason)}
 	m.resp.Status = &m.status
@@ -168,15 +171,22 @@ func denialParts(realm string, d *authz.Decision) *denial {
 	return p
 }
 
-// redirectParts are the headers of a denial that sends a browser to log
-// in (a 302): where to, and that no cache keeps the answer. Each request
-// has its own location, so nothing is shared.
-func redirectParts(d *authz.Decision) *denial {
-	fields := []Field{{"location", d.Location}, {"cache-control", "no-store"}}
-	return &denial{fields: fields, headers: []*corev3.HeaderValueOption{
-		header(fields[0].Name, fields[0].Value),
-		header(fields[1].Name, fields[1].Value),
-	}}
+// redirectHeaders are the headers of a denial that sends a browser to log
+// in (a 302): where to, and that no cache keeps the answer.
+func (m *deniedMessages) redirectHeaders(location string) []*corev3.HeaderValueOption {
+	m.values[0] = corev3.HeaderValue{Key: "location", Value: location}
+	m.values[1] = corev3.HeaderValue{Key: "cache-control", Value: "no-store"}
+	for i := range m.opts {
+		m.opts[i].Header = &m.values[i]
+		m.opts[i].AppendAction = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+		m.redirect[i] = &m.opts[i]
+	}
+	return m.redirect[:]
+}
+
+// redirectFields are redirectHeaders for HTTP check mode.
+func redirectFields(d *authz.Decision) []Field {
+	return []Field{{"location", d.Location}, {"cache-control", "no-store"}}
 }
 
 // denialFields are the response headers of a denial, in order.
