@@ -223,7 +223,14 @@ func (a *Authorizer) verifyAccessToken(ctx context.Context, token string, header
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(a.now),
 		jwt.WithStrictDecoding(),
-	).ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return key.Secret, nil })
+	).ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		// A second pin beside WithValidMethods (docs/security-catalogue.md
+		// row 15): the secret is only ever an HS256 key.
+		if t.Method != jwt.SigningMethodHS256 {
+			return nil, fmt.Errorf("alg %v is not HS256", t.Header["alg"])
+		}
+		return key.Secret, nil
+	})
 	if err != nil {
 		return nil, tokenErr(tokenReason(err), err)
 	}
