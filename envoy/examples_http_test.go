@@ -197,7 +197,7 @@ func TestExampleEnvoyHTTP(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := envoyHTTPProblems(t, edit(t, shipped, tt.from, tt.to))
-			if d := cmp.Diff(tt.want, []string(got)); d != "" {
+			if d := cmp.Diff(tt.want, got); d != "" {
 				t.Errorf("problems (-want +got):\n%s", d)
 			}
 		})
