@@ -7,6 +7,7 @@ package envoy_test
 // each assertion shown to fail on a config that breaks it.
 
 import (
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -196,7 +197,7 @@ func TestExampleEnvoyHTTP(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := envoyHTTPProblems(t, edit(t, shipped, tt.from, tt.to))
-			if d := cmp.Diff(tt.want, []string(got)); d != "" {
+			if d := cmp.Diff(tt.want, got); d != "" {
 				t.Errorf("problems (-want +got):\n%s", d)
 			}
 		})
@@ -469,5 +470,34 @@ func TestExampleTraefik(t *testing.T) {
 				t.Errorf("problems (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// TestREADMEShowsShippedProxyConfigs: every nginx, Caddy and Traefik
+// snippet the README's HTTP wiring section shows is a verbatim piece of
+// the shipped file the proxy tests run.
+func TestREADMEShowsShippedProxyConfigs(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Wiring nginx, Caddy, Traefik and Envoy over HTTP\n")
+	if !ok {
+		t.Fatal("README has no HTTP wiring section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	files := map[string]string{"nginx": "nginx.conf", "caddyfile": "Caddyfile", "yaml": "traefik.yml"}
+	block := regexp.MustCompile("(?s)```(nginx|caddyfile|yaml)\n(.*?)```")
+	shown := map[string]int{}
+	for _, m := range block.FindAllStringSubmatch(section, -1) {
+		shown[m[1]]++
+		if !strings.Contains(string(readExample(t, files[m[1]])), m[2]) {
+			t.Errorf("README shows a %s snippet that is not in examples/%s:\n%s", m[1], files[m[1]], m[2])
+		}
+	}
+	for lang := range files {
+		if shown[lang] == 0 {
+			t.Errorf("README shows no %s snippet", lang)
+		}
 	}
 }

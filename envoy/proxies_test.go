@@ -102,11 +102,15 @@ func startProxy(t testing.TB, dir, addr string, env []string, path string, args 
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
+		var err error
 		select {
-		case <-done:
+		case err = <-done:
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
+			err = <-done
+		}
+		if err != nil {
+			t.Logf("%s exited: %v", filepath.Base(path), err)
 		}
 		if t.Failed() {
 			t.Logf("%s output:\n%s", filepath.Base(path), out.String())
