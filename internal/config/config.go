@@ -40,6 +40,7 @@ type Config struct {
 	IdP                IdP
 	TLS                TLS
 	Login              Login
+	Roles              string
 }
 
 // IdP configures the verification of tenants' IdP tokens.
@@ -99,6 +100,7 @@ func Default() Config {
 		ShutdownTimeout:    15 * time.Second,
 		IdP:                IdP{KeysStaleMax: idp.DefaultKeysStaleMax},
 		Login:              defaultLogin(),
+		Roles:              RoleAuthz + "," + RoleLogin,
 		Cache: Cache{
 			TTL: c.TTL, StaleMax: c.StaleMax, NegativeTTL: c.NegativeTTL,
 			MaxCost: c.MaxCost, LoadTimeout: c.LoadTimeout, MaxLoads: authz.DefaultMaxLoads,
@@ -185,6 +187,7 @@ func (c *Config) Validate() error {
 		bad("tls.client_ca_file", "needs tls.cert_file and tls.key_file (mTLS is on top of TLS)")
 	}
 	c.Login.validate(bad)
+	c.validateRoles(bad)
 	if c.Login.Enabled && c.Login.Addr != "" && (c.Login.Addr == c.GRPCAddr || c.Login.Addr == c.HTTPAddr) {
 		bad("login.addr (USHER_LOGIN_ADDR)", "must differ from grpc_addr and http_addr")
 	}

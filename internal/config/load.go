@@ -103,6 +103,7 @@ func (c *Config) settings() []setting {
 		{"tls.cert_file", "tls-cert-file", "PEM certificate for the gRPC server (enables TLS)", "string", &c.TLS.CertFile},
 		{"tls.key_file", "tls-key-file", "PEM private key for the gRPC server", "string", &c.TLS.KeyFile},
 		{"tls.client_ca_file", "tls-client-ca-file", "PEM CA bundle; clients (Envoy) must present a certificate it signed (mTLS)", "string", &c.TLS.ClientCAFile},
+		{"roles", "roles", "what this server runs: authz (Check over gRPC and HTTP), login (the login app, with auth.enabled), or authz,login", "string", &c.Roles},
 	}, c.loginSettings()...)
 }
 

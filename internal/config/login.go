@@ -7,7 +7,45 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/usher-dev/usher/authz"
 )
+
+// The roles `usher serve --roles` takes.
+const (
+	// RoleAuthz answers Check: the gRPC listener and HTTP check mode.
+	RoleAuthz = "authz"
+	// RoleLogin serves the login app (when auth.enabled).
+	RoleLogin = "login"
+)
+
+// HasRole reports whether this server runs role.
+func (c *Config) HasRole(role string) bool {
+	for r := range strings.SplitSeq(c.Roles, ",") {
+		if strings.TrimSpace(r) == role {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Config) validateRoles(bad func(key, format string, args ...any)) {
+	n := 0
+	for r := range strings.SplitSeq(c.Roles, ",") {
+		switch strings.TrimSpace(r) {
+		case RoleAuthz, RoleLogin:
+			n++
+		default:
+			bad("roles", "%q is not a role: want authz, login or authz,login", strings.TrimSpace(r))
+		}
+	}
+	if n == 0 {
+		bad("roles", "name at least one role: authz, login")
+	}
+	if !c.HasRole(RoleAuthz) && !c.Login.Enabled {
+		bad("roles", "login alone needs auth.enabled (USHER_AUTH_ENABLED=true): the server would do nothing")
+	}
+}
 
 // Login configures the login app and the session cookie (auth.enabled).
 type Login struct {
@@ -25,7 +63,6 @@ type Login struct {
 	SessionTTL     time.Duration
 	IdleTTL        time.Duration
 	AccessTTL      time.Duration
-	RefreshTTL     time.Duration
 	ReuseGrace     time.Duration
 	GroupsRefresh  time.Duration
 	// Provider is the default login provider.
@@ -50,7 +87,6 @@ func defaultLogin() Login {
 		SessionTTL:    12 * time.Hour,
 		IdleTTL:       2 * time.Hour,
 		AccessTTL:     15 * time.Minute,
-		RefreshTTL:    30 * 24 * time.Hour,
 		ReuseGrace:    10 * time.Second,
 		GroupsRefresh: 15 * time.Minute,
 		Provider:      AuthProvider{GroupsClaim: "groups"},
@@ -71,7 +107,6 @@ func (c *Config) loginSettings() []setting {
 		{"login.session_ttl", "login-session-ttl", "absolute lifetime of a login session", "duration", &l.SessionTTL},
 		{"login.idle_ttl", "login-idle-ttl", "a session unused for this long ends", "duration", &l.IdleTTL},
 		{"login.access_token_ttl", "login-access-token-ttl", "lifetime of the access tokens the login app issues", "duration", &l.AccessTTL},
-		{"login.refresh_ttl", "login-refresh-ttl", "lifetime of a refresh token", "duration", &l.RefreshTTL},
 		{"login.refresh_reuse_grace", "login-refresh-reuse-grace", "a consumed refresh token presented again within this is an honest race, later it revokes the family", "duration", &l.ReuseGrace},
 		{"login.groups_refresh", "login-groups-refresh", "how often a refresh re-reads the person's groups from the IdP", "duration", &l.GroupsRefresh},
 		{"auth.tenant", "auth-tenant", "the tenant people of the default provider belong to", "string", &p.Tenant},
@@ -90,6 +125,15 @@ func (l Login) PublicURL() string {
 		return strings.TrimRight(l.URL, "/")
 	}
 	return "https://auth." + l.RootDomain
+}
+
+// Cookie is the session cookie as Check's third credential: on when
+// login is enabled.
+func (l Login) Cookie() authz.CookieConfig {
+	if !l.Enabled {
+		return authz.CookieConfig{}
+	}
+	return authz.CookieConfig{Enabled: true, Name: l.CookieName, RootDomain: l.RootDomain, LoginURL: l.PublicURL(), IdleTTL: l.IdleTTL}
 }
 
 // CallbackURL is the default provider's redirect URL.
@@ -164,7 +208,6 @@ func (l Login) validate(bad func(key, format string, args ...any)) {
 		{"login.session_ttl (USHER_LOGIN_SESSION_TTL)", l.SessionTTL},
 		{"login.idle_ttl (USHER_LOGIN_IDLE_TTL)", l.IdleTTL},
 		{"login.access_token_ttl (USHER_LOGIN_ACCESS_TOKEN_TTL)", l.AccessTTL},
-		{"login.refresh_ttl (USHER_LOGIN_REFRESH_TTL)", l.RefreshTTL},
 		{"login.groups_refresh (USHER_LOGIN_GROUPS_REFRESH)", l.GroupsRefresh},
 	} {
 		if d.v <= 0 {

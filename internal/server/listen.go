@@ -114,26 +114,35 @@ var defaultHTTPLimits = httpLimits{
 // check mode, not ready: Checks deny with store_unavailable until serve.
 func (s *server) listen(ctx context.Context) error {
 	var lc net.ListenConfig
-	grpcLis, err := lc.Listen(ctx, "tcp", s.cfg.GRPCAddr)
-	if err != nil {
-		return fmt.Errorf("grpc_addr: %w", err)
+	// A server without the authz role (a login-only Deployment) opens
+	// neither the gRPC listener nor HTTP check mode.
+	authzRole := s.cfg.HasRole(config.RoleAuthz)
+	var grpcLis, checkLis net.Listener
+	var err error
+	if authzRole {
+		if grpcLis, err = lc.Listen(ctx, "tcp", s.cfg.GRPCAddr); err != nil {
+			return fmt.Errorf("grpc_addr: %w", err)
+		}
+	}
+	closeGRPC := func() {
+		if grpcLis != nil {
+			_ = grpcLis.Close()
+		}
 	}
 	httpLis, err := lc.Listen(ctx, "tcp", s.cfg.HTTPAddr)
 	if err != nil {
-		_ = grpcLis.Close()
+		closeGRPC()
 		return fmt.Errorf("http_addr: %w", err)
 	}
-	var checkLis net.Listener
-	if s.cfg.HTTPCheckAddr != "" {
+	if authzRole && s.cfg.HTTPCheckAddr != "" {
 		if checkLis, err = lc.Listen(ctx, "tcp", s.cfg.HTTPCheckAddr); err != nil {
-			_ = grpcLis.Close()
+			closeGRPC()
 			_ = httpLis.Close()
 			return fmt.Errorf("http_check_addr: %w", err)
 		}
 	}
 
-	s.grpcAddr, s.httpAddr = grpcLis.Addr(), httpLis.Addr()
-	grpcLis = netutil.LimitListener(grpcLis, s.httpLimits.grpcConns)
+	s.httpAddr = httpLis.Addr()
 	httpLis = netutil.LimitListener(httpLis, s.httpLimits.conns)
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
@@ -145,11 +154,15 @@ func (s *server) listen(ctx context.Context) error {
 	})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.http = s.httpServer(s.metrics.mux())
-	s.serving.Go(func() {
-		if err := s.grpc.Serve(grpcLis); err != nil {
-			s.fail(fmt.Errorf("grpc server: %w", err))
-		}
-	})
+	if grpcLis != nil {
+		s.grpcAddr = grpcLis.Addr()
+		grpcLis = netutil.LimitListener(grpcLis, s.httpLimits.grpcConns)
+		s.serving.Go(func() {
+			if err := s.grpc.Serve(grpcLis); err != nil {
+				s.fail(fmt.Errorf("grpc server: %w", err))
+			}
+		})
+	}
 	s.serving.Go(func() {
 		if err := s.http.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.fail(fmt.Errorf("http server: %w", err))
@@ -171,7 +184,11 @@ func (s *server) listen(ctx context.Context) error {
 				"set trusted_proxies to your proxies' ranges, or /auth answers 400 forwarded_untrusted to them")
 		}
 	}
-	s.log.InfoContext(ctx, "usher listening", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String(), "tls", s.deps.TLS != nil)
+	grpcAt := "off (no authz role)"
+	if s.grpcAddr != nil {
+		grpcAt = s.grpcAddr.String()
+	}
+	s.log.InfoContext(ctx, "usher listening", "grpc_addr", grpcAt, "http_addr", httpLis.Addr().String(), "tls", s.deps.TLS != nil, "roles", s.cfg.Roles)
 	return nil
 }
 

@@ -101,6 +101,10 @@ type server struct {
 	// httpCheck is HTTP check mode's server; nil when http_check_addr is
 	// empty.
 	httpCheck *http.Server
+	// login is the login app's server; nil unless login is enabled and
+	// this server has the login role.
+	login     *http.Server
+	loginAddr net.Addr
 	checkAddr net.Addr
 	serving   sync.WaitGroup // the listeners' Serve loops
 	failed    chan error     // a listener's failure
@@ -132,6 +136,7 @@ func (s *server) components() []component {
 		background("feed follower", s.follow),
 		background("feed pruner", func(ctx context.Context) { s.prune(ctx, s.st) }),
 		background("rules reload", s.reloadRules),
+		{name: "login app", start: s.startLogin, stop: s.stopLogin},
 		{name: "ready", start: s.serve, stop: s.drain},
 	}
 }
@@ -244,6 +249,14 @@ func NewAuthorizer(cfg config.Config, st *store.Store, rules *authz.Rules, usage
 		Cache:          cfg.Cache.Authz(),
 		KeepCredential: cfg.KeepCredential,
 		Logger:         log.With("component", "authz"),
+	}
+	if cfg.Login.Enabled {
+		// The session cookie is the third credential, and usher tokens
+		// minted from a login stop when its session is revoked.
+		acfg.Sessions, acfg.Cookie = st, cfg.Login.Cookie()
+		if su, ok := usage.(authz.SessionUsage); ok {
+			acfg.SessionUsage = su
+		}
 	}
 	a, err := authz.New(acfg)
 	if err != nil {
