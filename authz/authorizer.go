@@ -13,13 +13,18 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config wires an [Authorizer].
 type Config struct {
-	Rules *Rules
-	Keys  KeyLookup
-	Seats SeatLookup
+	// Tracer, if set, puts each store read that fills a cache in a span
+	// of its own (a child of the Check's span); nil traces nothing.
+	Tracer trace.Tracer
+	Rules  *Rules
+	Keys   KeyLookup
+	Seats  SeatLookup
 	// Usage records when keys were last used; nil records nothing.
 	Usage KeyUsage
 	// SigningKeys is the tenants' keyrings. Nil: usher's own tokens are
@@ -59,6 +64,7 @@ type Config struct {
 
 // Authorizer decides requests. It is safe for concurrent use.
 type Authorizer struct {
+	tracer          trace.Tracer
 	rules           atomic.Pointer[Rules]
 	keyStore        KeyLookup
 	seatStore       SeatLookup
@@ -114,6 +120,7 @@ func New(cfg Config) (*Authorizer, error) {
 		parsedKeys:      new(parsedKeys),
 		sessionStore:    cfg.Sessions,
 		cookie:          cfg.Cookie.withDefaults(),
+		tracer:          cfg.Tracer,
 		loginBase:       strings.TrimRight(cfg.Cookie.LoginURL, "/"),
 		keepCredential:  cfg.KeepCredential,
 		now:             cfg.Now,
@@ -169,6 +176,20 @@ func (a *Authorizer) newCaches(cfg CacheConfig) error {
 	if a.sessionStore != nil {
 		if a.sessions, err = newCache(cfg, a.now, a.loadSession, (*sessionInfo).cost); err != nil {
 			return err
+		}
+	}
+	if a.tracer != nil {
+		for _, c := range []struct {
+			set  func(trace.Tracer, string)
+			name string
+		}{
+			{a.keys.traceWith, "usher.store.apikey"}, {a.seats.traceWith, "usher.store.seat"},
+			{a.signingKeys.traceWith, "usher.store.signing_key"}, {a.groups.traceWith, "usher.store.seats_by_group"},
+		} {
+			c.set(a.tracer, c.name)
+		}
+		if a.sessions != nil {
+			a.sessions.traceWith(a.tracer, "usher.store.session")
 		}
 	}
 	// Nothing about a token is served stale: a failed re-verification

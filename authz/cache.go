@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -142,6 +145,9 @@ type cache[V any] struct {
 	// neverStale: nothing is served stale, whatever cfg.StaleMax says; a
 	// failed load is an error.
 	neverStale bool
+	// tracer, if set, wraps each store read in a span named span.
+	tracer trace.Tracer
+	span   string
 }
 
 func newCache[V any](cfg CacheConfig, now func() time.Time, load func(context.Context, string) (V, error), cost func(V) int64) (*cache[V], error) {
@@ -286,7 +292,7 @@ func (c *cache[V]) fresh(e *entry[V], now time.Time) bool { return now.Before(e.
 func (c *cache[V]) fill(ctx context.Context, key string, fn loader[V]) (*entry[V], error) {
 	gen := c.gen.Load()
 	c.stats.Loads.Add(1)
-	v, err := fn(ctx, key)
+	v, err := c.traced(ctx, key, fn)
 	now := c.now()
 	e := &entry[V]{key: key, val: v, fetched: now}
 	switch {
@@ -390,4 +396,26 @@ func (c *cache[V]) admit(ctx context.Context) (release func(), err error) {
 		c.stats.Shed.Add(1)
 		return nil, fmt.Errorf("%w: no load slot free within the load timeout", errStoreFailed)
 	}
+}
+
+// traceWith makes each store read of c a span called name.
+func (c *cache[V]) traceWith(t trace.Tracer, name string) { c.tracer, c.span = t, name }
+
+// traced runs the load fn, in a span of its own when tracing is on. The
+// span names the cache, never the key (an id at most, but nothing of a
+// credential goes into traces).
+func (c *cache[V]) traced(ctx context.Context, key string, fn loader[V]) (V, error) {
+	if c.tracer == nil {
+		return fn(ctx, key)
+	}
+	ctx, span := c.tracer.Start(ctx, c.span, trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
+	v, err := fn(ctx, key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		span.SetAttributes(attribute.Bool("usher.found", false))
+	case err != nil:
+		span.SetStatus(codes.Error, "store read failed")
+	}
+	return v, err
 }

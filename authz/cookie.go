@@ -164,10 +164,10 @@ func stripCookies(h, name string) (rest string, found bool) {
 		}
 		pos += len(piece) + 1
 	}
-	switch {
-	case count == 0:
+	switch count {
+	case 0:
 		return h, false
-	case count == 1:
+	case 1:
 		return cutPiece(h, first), true
 	}
 	var b strings.Builder

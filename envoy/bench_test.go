@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/usher-dev/usher/authz"
 	"github.com/usher-dev/usher/envoy"
@@ -16,9 +17,12 @@ import (
 // (parallel clients, as Envoy's many connections send):
 //
 //	noop, apikey-cached, cookie-cached  the server method alone
+//	apikey-cached-traced                apikey-cached with tracing on (every
+//	                                    Check sampled, spans dropped unexported)
 //	grpc/...                            the same through a real gRPC connection
 //
-// cookie-cached is the session cookie between two other cookies.
+// cookie-cached is the session cookie between two other cookies. Tracing
+// off is apikey-cached itself: the Server's Tracer is nil, one branch.
 //
 // Report ratios from one run: go test ./envoy -run '^$' -bench BenchmarkCheck -count 10 | benchstat -
 func BenchmarkCheck(b *testing.B) {
@@ -37,7 +41,13 @@ func BenchmarkCheck(b *testing.B) {
 		{"apikey-cached", usher, req},
 		{"cookie-cached", &envoy.Server{Decider: cw.a, Realm: "usher"}, cookieReq},
 	}
-	for _, s := range servers {
+	traced := append(servers, struct {
+		name string
+		srv  authv3.AuthorizationServer
+		req  *authv3.CheckRequest
+	}{"apikey-cached-traced", &envoy.Server{Decider: w.a, Realm: "usher",
+		Tracer: sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample())).Tracer("bench")}, req})
+	for _, s := range traced {
 		b.Run(s.name, func(b *testing.B) {
 			ctx := context.Background()
 			assertAllowed(b, s.srv, s.req)

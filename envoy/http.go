@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/usher-dev/usher/authz"
 )
 
@@ -64,6 +66,8 @@ type HTTPServer struct {
 	Logger   *slog.Logger
 	// Observe, if set, is told of every decision, e.g. for metrics.
 	Observe func(d *authz.Decision, elapsed time.Duration)
+	// Tracer, as [Server.Tracer].
+	Tracer trace.Tracer
 }
 
 // DefaultTrustedProxies are the peers trusted when none are configured:
@@ -81,6 +85,7 @@ func (s *HTTPServer) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		r       authz.Request
 		d       authz.Decision
 		decided bool
+		span    trace.Span
 	)
 	defer func() {
 		if p := recover(); p != nil {
@@ -90,6 +95,9 @@ func (s *HTTPServer) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 			d = authz.Failure(authz.ReasonInternal, fmt.Errorf("panic: %v\n%s", p, debug.Stack()))
 			s.answer(w, &r, &d, redirectOK(hr))
 			decided = true
+		}
+		if span != nil {
+			endCheckSpan(span, &d)
 		}
 		if decided {
 			s.record(hr, &r, &d, time.Since(start))
@@ -102,10 +110,14 @@ func (s *HTTPServer) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		http.NotFound(w, hr)
 		return
 	}
+	ctx := hr.Context()
+	if s.Tracer != nil {
+		ctx, span = startCheckSpan(ctx, s.Tracer, r.Headers)
+	}
 	if reason != "" {
 		d = authz.Deny(reason)
 	} else {
-		d = s.decide(hr.Context(), &r)
+		d = s.decide(ctx, &r)
 	}
 	decided = true
 	s.answer(w, &r, &d, redirectOK(hr))

@@ -82,11 +82,11 @@ func seedSessions(t testing.TB, st *storetest.Faulty, now time.Time) map[string]
 		sess := authz.Session{ID: h.ID, Tenant: "acme", Issuer: "https://idp.example.test", Subject: "alice-" + s.name,
 			Email: "alice@example.test", Seats: []string{"editors"}, Hash: h.Hash, CreatedAt: now, LastSeenAt: now,
 			ExpiresAt: now.Add(s.ttl)}
-		if err := st.Store.CreateSession(t.Context(), sess); err != nil {
+		if err := st.CreateSession(t.Context(), sess); err != nil {
 			t.Fatal(err)
 		}
 		if s.revoked {
-			if err := st.Store.RevokeSession(t.Context(), "acme", h.ID); err != nil {
+			if err := st.RevokeSession(t.Context(), "acme", h.ID); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/usher-dev/usher/authz"
 )
@@ -33,6 +34,9 @@ type Server struct {
 	Logger *slog.Logger
 	// Observe, if set, is told of every decision, e.g. for metrics.
 	Observe func(d *authz.Decision, elapsed time.Duration)
+	// Tracer, if set, makes a span of each Check that continues the
+	// request's trace; nil (tracing off) costs nothing.
+	Tracer trace.Tracer
 }
 
 // Check answers Envoy. It never returns an error: every outcome, including
@@ -42,22 +46,29 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 	start := time.Now()
 	// One allocation for what the decider is handed by pointer.
 	c := new(checkState)
+	var span trace.Span
 	defer func() {
 		if p := recover(); p != nil {
 			c.d = authz.Failure(authz.ReasonInternal, fmt.Errorf("panic: %v\n%s", p, debug.Stack()))
 			resp = ResponseFrom(&c.d, s.Realm)
 		}
 		c.ctx.release()
+		if span != nil {
+			endCheckSpan(span, &c.d)
+		}
 		s.record(ctx, req, &c.d, time.Since(start))
 	}()
 	timeout := s.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	c.ctx.init(ctx, timeout)
-
 	var convErr error
 	c.r, convErr = RequestFrom(req)
+	dctx := ctx
+	if s.Tracer != nil {
+		dctx, span = startCheckSpan(ctx, s.Tracer, c.r.Headers)
+	}
+	c.ctx.init(dctx, timeout)
 	if convErr != nil {
 		c.d = authz.Deny(authz.ReasonRequestInvalid)
 	} else {

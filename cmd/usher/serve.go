@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/usher-dev/usher/internal/config"
 	srv "github.com/usher-dev/usher/internal/server"
+	"github.com/usher-dev/usher/internal/tracing"
 )
 
 func newServeCmd(e *env) *cobra.Command {
@@ -50,9 +52,19 @@ the rules file.`,
 		if err != nil {
 			return usageError{err}
 		}
+		log := newLogger(cfg, e.stderr)
+		tracer, stopTracing, err := tracing.Setup(c.Context(), e.getenv, versionString())
+		if err != nil {
+			return usageError{err}
+		}
+		defer func() {
+			if err := stopTracing(context.WithoutCancel(c.Context())); err != nil {
+				log.Warn("flush traces", "err", err)
+			}
+		}()
 		err = srv.Run(c.Context(), cfg, srv.Deps{
 			Rules: files.Rules, TLS: files.TLS, MasterKey: files.MasterKey,
-			Reload: hup, Logger: newLogger(cfg, e.stderr),
+			Reload: hup, Logger: log, Tracer: tracer,
 		})
 		if _, ok := errors.AsType[srv.ConfigError](err); ok {
 			return usageError{err}

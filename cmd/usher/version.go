@@ -17,15 +17,19 @@ func newVersionCmd(e *env) *cobra.Command {
 		Short: "print usher's version",
 		Args:  args(),
 		RunE: func(*cobra.Command, []string) error {
-			v := version
-			if v == "" {
-				v = "devel"
-				if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-					v = bi.Main.Version
-				}
-			}
-			fmt.Fprintf(e.stdout, "usher %s %s/%s %s\n", v, runtime.GOOS, runtime.GOARCH, runtime.Version())
+			fmt.Fprintf(e.stdout, "usher %s %s/%s %s\n", versionString(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 			return nil
 		},
 	}
+}
+
+// versionString is the version set at build time, the module's, or devel.
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
 }

@@ -186,7 +186,7 @@ func (c *Config) Validate() error {
 	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
 		bad("tls.client_ca_file", "needs tls.cert_file and tls.key_file (mTLS is on top of TLS)")
 	}
-	c.Login.validate(bad)
+	c.Login.validate(bad, c.HasRole(RoleLogin))
 	c.validateRoles(bad)
 	if c.Login.Enabled && c.Login.Addr != "" && (c.Login.Addr == c.GRPCAddr || c.Login.Addr == c.HTTPAddr) {
 		bad("login.addr (USHER_LOGIN_ADDR)", "must differ from grpc_addr and http_addr")

@@ -172,12 +172,14 @@ func IsLoopbackURL(u *url.URL) bool {
 
 // validate lists every problem of an enabled login configuration, each
 // with its environment variable. It does no I/O.
-func (l Login) validate(bad func(key, format string, args ...any)) {
+//
+// A server without the login role (an authz-only Deployment) needs only
+// what Check's cookie credential reads: the root domain, the login URL
+// and the cookie's name and lifetimes, not the session key or the IdP's
+// client.
+func (l Login) validate(bad func(key, format string, args ...any), loginRole bool) {
 	if !l.Enabled {
 		return
-	}
-	if _, port, err := net.SplitHostPort(l.Addr); err != nil || port == "" {
-		bad("login.addr (USHER_LOGIN_ADDR)", "%q is not host:port", l.Addr)
 	}
 	if !validDomain(l.RootDomain) {
 		bad("root_domain (USHER_ROOT_DOMAIN)", "is required: a domain like example.com (the session cookie's Domain)")
@@ -186,6 +188,13 @@ func (l Login) validate(bad func(key, format string, args ...any)) {
 		bad("login.url (USHER_LOGIN_URL)", "%q is not an absolute http(s) URL", l.URL)
 	} else if u.Scheme != "https" && (u.Scheme != "http" || !IsLoopbackURL(u)) {
 		bad("login.url (USHER_LOGIN_URL)", "must be https (plain http only on loopback), not %q", l.URL)
+	}
+	l.validateCookie(bad)
+	if !loginRole {
+		return
+	}
+	if _, port, err := net.SplitHostPort(l.Addr); err != nil || port == "" {
+		bad("login.addr (USHER_LOGIN_ADDR)", "%q is not host:port", l.Addr)
 	}
 	if k, err := l.Key(); err != nil || len(k) < 32 {
 		bad("session_key (USHER_SESSION_KEY)", "must be at least 32 random bytes in standard base64 (openssl rand -base64 32)")
@@ -198,15 +207,11 @@ func (l Login) validate(bad func(key, format string, args ...any)) {
 			bad("allowed_domains (USHER_ALLOWED_DOMAINS)", "%q is not a domain", d)
 		}
 	}
-	if l.CookieName == "" || strings.ContainsAny(l.CookieName, " ;,=\"\t\r\n") || strings.HasPrefix(l.CookieName, "__Host-") {
-		bad("login.cookie_name (USHER_LOGIN_COOKIE_NAME)", "%q is not a usable cookie name", l.CookieName)
-	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
 	}{
 		{"login.session_ttl (USHER_LOGIN_SESSION_TTL)", l.SessionTTL},
-		{"login.idle_ttl (USHER_LOGIN_IDLE_TTL)", l.IdleTTL},
 		{"login.access_token_ttl (USHER_LOGIN_ACCESS_TOKEN_TTL)", l.AccessTTL},
 		{"login.groups_refresh (USHER_LOGIN_GROUPS_REFRESH)", l.GroupsRefresh},
 	} {
@@ -244,6 +249,16 @@ func (l Login) validate(bad func(key, format string, args ...any)) {
 	}
 	if p.GroupsClaim == "" {
 		bad("auth.groups_claim (USHER_AUTH_GROUPS_CLAIM)", "must not be empty")
+	}
+}
+
+// validateCookie checks what Check's cookie credential reads.
+func (l Login) validateCookie(bad func(key, format string, args ...any)) {
+	if l.CookieName == "" || strings.ContainsAny(l.CookieName, " ;,=\"\t\r\n") || strings.HasPrefix(l.CookieName, "__Host-") {
+		bad("login.cookie_name (USHER_LOGIN_COOKIE_NAME)", "%q is not a usable cookie name", l.CookieName)
+	}
+	if l.IdleTTL <= 0 {
+		bad("login.idle_ttl (USHER_LOGIN_IDLE_TTL)", "must be positive")
 	}
 }
 

@@ -114,3 +114,37 @@ func TestLoginSecretsNotInErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginConfigAuthzRole: an authz-only server with login on needs what
+// Check's cookie credential reads, not the session key or the IdP client
+// (the chart gives those to the login Deployment only).
+func TestLoginConfigAuthzRole(t *testing.T) {
+	env := map[string]string{"USHER_AUTH_ENABLED": "true", "USHER_ROLES": "authz", "USHER_ROOT_DOMAIN": "acme.test"}
+	cfg, err := loadConfig(t, "", env)
+	if err != nil {
+		t.Fatalf("authz role with login on: %v", err)
+	}
+	if c := cfg.Login.Cookie(); !c.Enabled || c.LoginURL != "https://auth.acme.test" || c.RootDomain != "acme.test" {
+		t.Errorf("cookie config %+v", c)
+	}
+	delete(env, "USHER_ROOT_DOMAIN")
+	if _, err := loadConfig(t, "", env); err == nil || !strings.Contains(err.Error(), "USHER_ROOT_DOMAIN") {
+		t.Errorf("authz role without a root domain: %v", err)
+	}
+	env["USHER_ROLES"] = "login"
+	if _, err := loadConfig(t, "", env); err == nil || !strings.Contains(err.Error(), "USHER_SESSION_KEY") {
+		t.Errorf("login role without a session key: %v", err)
+	}
+}
+
+func TestRoles(t *testing.T) {
+	for _, tt := range []struct{ roles, want string }{
+		{"authz", ""}, {"authz,login", ""}, {"login", "login alone needs auth.enabled"},
+		{"authz,proxy", `"proxy" is not a role`}, {" ", `"" is not a role`},
+	} {
+		_, err := loadConfig(t, "", map[string]string{"USHER_ROLES": tt.roles})
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("roles %q: %v, want %q", tt.roles, err, tt.want)
+		}
+	}
+}

@@ -150,7 +150,7 @@ func (s *server) listen(ctx context.Context) error {
 	s.grpc = grpc.NewServer(s.grpcOptions()...)
 	authv3.RegisterAuthorizationServer(s.grpc, &envoy.Server{
 		Decider: s.decider, Timeout: s.cfg.CheckTimeout, Realm: s.cfg.Realm,
-		Logger: s.log.With("component", "check"), Observe: s.metrics.observe,
+		Logger: s.log.With("component", "check"), Observe: s.metrics.observe, Tracer: s.deps.Tracer,
 	})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.http = s.httpServer(s.metrics.mux())
@@ -211,7 +211,7 @@ func (s *server) httpCheckHandler() http.Handler {
 	trusted, _ := s.cfg.TrustedProxyPrefixes() // Validate refused bad ones
 	return &envoy.HTTPServer{
 		Decider: s.decider, Timeout: s.cfg.CheckTimeout, Realm: s.cfg.Realm, TrustedProxies: trusted,
-		Logger: s.log.With("component", "check-http"), Observe: s.metrics.observe,
+		Logger: s.log.With("component", "check-http"), Observe: s.metrics.observe, Tracer: s.deps.Tracer,
 	}
 }
 

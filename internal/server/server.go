@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/usher-dev/usher/idp"
 	"github.com/usher-dev/usher/internal/config"
 	"github.com/usher-dev/usher/internal/seal"
+	"github.com/usher-dev/usher/internal/tracing"
 	"github.com/usher-dev/usher/internal/wait"
 	"github.com/usher-dev/usher/store"
 )
@@ -52,6 +54,9 @@ type Deps struct {
 	Reload <-chan os.Signal
 	// Logger receives every log line.
 	Logger *slog.Logger
+	// Tracer, if set, traces Checks, their store reads and IdP fetches
+	// (internal/tracing); nil is off.
+	Tracer trace.Tracer
 }
 
 // A ConfigError is a start-up failure the operator fixes in the
@@ -218,7 +223,7 @@ func (s *server) checkKeyring(ctx context.Context) error {
 }
 
 func (s *server) newAuthorizer(context.Context) error {
-	a, verifier, err := NewAuthorizer(s.cfg, s.st, s.deps.Rules, s.st, s.log)
+	a, verifier, err := NewAuthorizer(s.cfg, s.st, s.deps.Rules, s.st, s.deps.Tracer, s.log)
 	if err != nil {
 		return err
 	}
@@ -231,8 +236,11 @@ func (s *server) newAuthorizer(context.Context) error {
 // NewAuthorizer builds the authorizer `usher serve` decides with, on st,
 // and the IdP token verifier behind it. usage records key use; `usher
 // explain` passes nil so that explaining changes nothing.
-func NewAuthorizer(cfg config.Config, st *store.Store, rules *authz.Rules, usage authz.KeyUsage, log *slog.Logger) (*authz.Authorizer, *idp.Verifier, error) {
+func NewAuthorizer(cfg config.Config, st *store.Store, rules *authz.Rules, usage authz.KeyUsage, tr trace.Tracer, log *slog.Logger) (*authz.Authorizer, *idp.Verifier, error) {
+	client := idp.NewClient(5 * time.Second)
+	client.Transport = tracing.Transport(client.Transport, tr)
 	verifier := idp.New(idp.Config{
+		Client:        client,
 		Lookup:        trustLookup(st),
 		Leeway:        cfg.JWT.Leeway,
 		KeysStaleMax:  cfg.IdP.KeysStaleMax,
@@ -240,7 +248,8 @@ func NewAuthorizer(cfg config.Config, st *store.Store, rules *authz.Rules, usage
 		Logger:        log.With("component", "idp"),
 	})
 	acfg := authz.Config{
-		Rules: rules, Keys: st, Seats: st, Usage: usage,
+		Tracer: tr,
+		Rules:  rules, Keys: st, Seats: st, Usage: usage,
 		SigningKeys:    st,
 		Token:          cfg.JWT.Authz(),
 		External:       verifier,
