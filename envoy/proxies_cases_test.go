@@ -86,6 +86,11 @@ func proxyCases(w *httpWorld) []proxyCase {
 		{name: "query is not the path", method: "GET", path: "/admin/users?x=/public/y", headers: []string{"X-Api-Key", ci},
 			status: 403, body: `{"error":"permission_denied"}`,
 			wwwAuth: `Bearer realm="usher", error="insufficient_scope", error_description="permission_denied"`},
+		{name: "client's forwarded headers are not the request", method: "GET", path: "/admin/users", headers: []string{
+			"X-Api-Key", ci, "X-Original-URI", "/public/x", "X-Original-Method", "GET", "X-Forwarded-Uri", "/public/x",
+			"X-Forwarded-Method", "GET", "X-Forwarded-Host", "other.example.test", "X-Forwarded-Proto", "https"},
+			status: 403, body: `{"error":"permission_denied"}`,
+			wwwAuth: `Bearer realm="usher", error="insufficient_scope", error_description="permission_denied"`},
 		{name: "method override checked", method: "GET", path: read,
 			headers: []string{"X-Api-Key", reader, "X-HTTP-Method-Override", "DELETE"},
 			status:  403, body: `{"error":"permission_denied"}`,
