@@ -376,7 +376,7 @@ type traefikDynamic struct {
 func traefikProblems(d *traefikDynamic) []string {
 	var p problems
 	for name, r := range d.HTTP.Routers {
-		auth, creds := -1, -1
+		auth, creds, original := -1, -1, -1
 		for i, m := range r.Middlewares {
 			mw := d.HTTP.Middlewares[m]
 			if fa := mw.ForwardAuth; fa != nil {
@@ -403,13 +403,15 @@ func traefikProblems(d *traefikDynamic) []string {
 					}
 				}
 			}
-			if mw.Headers != nil {
+			if mw.Headers == nil {
+				continue
+			}
+			removes := func(h string) bool { v, ok := mw.Headers.CustomRequestHeaders[h]; return ok && v == "" }
+			if removes("X-Original-Uri") && removes("X-Original-Method") {
+				original = i
+			}
+			if removes("X-Api-Key") && removes("Authorization") {
 				creds = i
-				for _, h := range []string{"X-Api-Key", "Authorization"} {
-					if v, ok := mw.Headers.CustomRequestHeaders[h]; !ok || v != "" {
-						p.addf("%s: %s is not removed", m, h)
-					}
-				}
 			}
 		}
 		switch {
@@ -419,6 +421,9 @@ func traefikProblems(d *traefikDynamic) []string {
 			p.addf("router %s: credentials are not removed", name)
 		case creds < auth:
 			p.addf("router %s: credentials removed before the check", name)
+		}
+		if original < 0 || original > auth {
+			p.addf("router %s: a client's X-Original-Uri reaches usher (it answers 400)", name)
 		}
 	}
 	if len(d.HTTP.Routers) == 0 {
@@ -446,10 +451,12 @@ func TestExampleTraefik(t *testing.T) {
 				"forwardAuth: X-Usher_email is neither stripped nor set from usher's answer"}},
 		{name: "anything copied", from: "(?i)^x[-_.]usher[-_.]", to: "(?i)^x",
 			want: []string{"forwardAuth: usher's answer may set X-Api-Key", "forwardAuth: usher's answer may set X-Envoy-Auth-Headers-To-Remove"}},
-		{name: "credentials kept", from: "middlewares: [usher, usher-credentials]", to: "middlewares: [usher]",
+		{name: "credentials kept", from: "middlewares: [usher-original, usher, usher-credentials]", to: "middlewares: [usher-original, usher]",
 			want: []string{"router app: credentials are not removed"}},
-		{name: "credentials removed first", from: "middlewares: [usher, usher-credentials]", to: "middlewares: [usher-credentials, usher]",
-			want: []string{"router app: credentials removed before the check"}},
+		{name: "credentials removed first", from: "middlewares: [usher-original, usher, usher-credentials]",
+			to: "middlewares: [usher-original, usher-credentials, usher]", want: []string{"router app: credentials removed before the check"}},
+		{name: "client's original URI kept", from: "middlewares: [usher-original, usher, usher-credentials]",
+			to: "middlewares: [usher, usher-credentials]", want: []string{"router app: a client's X-Original-Uri reaches usher (it answers 400)"}},
 		{name: "wrong path", from: "127.0.0.1:9002/auth", to: "127.0.0.1:9002/ext_authz",
 			want: []string{`forwardAuth address "http://127.0.0.1:9002/ext_authz", want usher's http_check_addr and /auth`}},
 	}

@@ -18,7 +18,6 @@ type parityCase struct {
 	method, host, path string
 	headers            []string // name, value pairs, in order
 	storeDown          bool
-	storeSlow          bool
 	at                 time.Duration // the clock's time after storetest.Epoch
 	want               authz.Reason
 }
@@ -166,8 +165,8 @@ func TestHTTPParity(t *testing.T) {
 		// 5xx.
 		{name: "store down", method: "GET", path: "/me", headers: []string{"X-Api-Key", w.keys["globex/ci"]}, storeDown: true,
 			want: authz.ReasonStoreUnavailable},
-		{name: "store slow", method: "GET", path: "/me", headers: []string{"X-Api-Key", w.keys["globex/ci"]}, storeSlow: true,
-			want: authz.ReasonTimeout},
+		{name: "injected timeout (TestHTTPCheckDeadline has a real one)", method: "GET", path: "/me",
+			headers: []string{faultHeader, "timeout"}, want: authz.ReasonTimeout},
 		{name: "injected IdP outage", method: "GET", path: "/me", headers: []string{faultHeader, "issuer_unavailable"},
 			want: authz.ReasonIssuerUnavailable},
 		{name: "injected cancel", method: "GET", path: "/me", headers: []string{faultHeader, "canceled"}, want: authz.ReasonCanceled},
@@ -183,14 +182,10 @@ func TestHTTPParity(t *testing.T) {
 		covered[tt.want] = true
 		t.Run(tt.name, func(t *testing.T) {
 			w.st.Fail.Store(tt.storeDown)
-			if tt.storeSlow {
-				w.st.Delay.Store(int64(time.Second))
-			}
 			w.clock.Set(storetest.Epoch.Add(tt.at))
 			t.Cleanup(func() {
 				w.clock.Set(storetest.Epoch)
 				w.st.Fail.Store(false)
-				w.st.Delay.Store(0)
 			})
 			want := verdictOfGRPC(w.check(t, envoyRequest(tt.method, tt.host, tt.path, tt.headers...)))
 			if got := reasonOf(want); got != tt.want {

@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/usher-dev/usher/authz"
+	"github.com/usher-dev/usher/envoy"
 )
 
 // TestHTTPForwardedTrust: the original request named in forwarded headers
@@ -46,7 +48,11 @@ func TestHTTPForwardedTrust(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newHTTPWorld(t, tt.trusted...)
+			var opts []func(*envoy.HTTPServer)
+			if tt.trusted != nil {
+				opts = append(opts, trusting(t, tt.trusted...))
+			}
+			w := newHTTPWorld(t, opts...)
 			got := roundTrip(t, w.addr, tt.request(w))
 			if got.status != tt.status || got.header.Get("X-Usher-Reason") != string(tt.reason) {
 				t.Fatalf("status %d reason %q, want %d %q (body %s)", got.status, got.header.Get("X-Usher-Reason"), tt.status, tt.reason, got.body)
@@ -109,10 +115,9 @@ func TestHTTPDialectErrors(t *testing.T) {
 // names (issue 9's login redirect plugs in here); other denials and
 // allows never do.
 func TestHTTPLoginURLHook(t *testing.T) {
-	w := newHTTPWorld(t)
-	w.http.LoginURL = func(d *authz.Decision, r *authz.Request) string {
+	w := newHTTPWorld(t, withLogin(func(d *authz.Decision, r *authz.Request) string {
 		return "https://login.example.test/start?rd=https://" + r.Host + r.Path
-	}
+	}))
 	tests := []struct {
 		name, request, want string
 	}{
@@ -154,5 +159,22 @@ func TestHTTPDenialHeadersAsGRPC(t *testing.T) {
 		if got.header.Get("Content-Type") != "application/json" || got.header.Get("Cache-Control") != "no-store" {
 			t.Errorf("%s: headers %v", path, got.header)
 		}
+	}
+}
+
+// TestHTTPCheckDeadline: a store slower than the per-check deadline gets
+// 503 timeout, within the deadline, as over gRPC. Catalogue row 104.
+func TestHTTPCheckDeadline(t *testing.T) {
+	w := newHTTPWorld(t)
+	addr := serveHTTP(t, &envoy.HTTPServer{Decider: w.a, Realm: "usher", Timeout: 50 * time.Millisecond})
+	w.st.Delay.Store(int64(time.Minute))
+	t.Cleanup(func() { w.st.Delay.Store(0) })
+	start := time.Now()
+	got := roundTrip(t, addr, rawRequest("GET", "/ext_authz/me", "Host", api, "X-Api-Key", w.keys["acme/ci"]))
+	if got.status != 503 || got.body != `{"error":"timeout"}` {
+		t.Errorf("slow store: %d %s, want 503 timeout", got.status, got.body)
+	}
+	if elapsed := time.Since(start); elapsed > 30*time.Second {
+		t.Errorf("answered after %v: the deadline did not apply", elapsed)
 	}
 }

@@ -116,7 +116,29 @@ func (f faultDecider) Check(ctx context.Context, r *authz.Request) authz.Decisio
 	}
 }
 
-func newHTTPWorld(t testing.TB, trusted ...string) *httpWorld {
+// checkTimeout is the test servers' per-check deadline: generous, so that
+// a loaded machine (the race detector on two cores) never turns a
+// decision into a timeout. Timeouts have tests of their own.
+const checkTimeout = 5 * time.Second
+
+// trusting makes an HTTP server trust these proxies only.
+func trusting(t testing.TB, cidrs ...string) func(*envoy.HTTPServer) {
+	return func(s *envoy.HTTPServer) {
+		s.TrustedProxies = []netip.Prefix{}
+		for _, c := range cidrs {
+			s.TrustedProxies = append(s.TrustedProxies, mustPrefix(t, c))
+		}
+	}
+}
+
+// withLogin sets the login URL hook.
+func withLogin(f func(*authz.Decision, *authz.Request) string) func(*envoy.HTTPServer) {
+	return func(s *envoy.HTTPServer) { s.LoginURL = f }
+}
+
+// newHTTPWorld starts the world; opts configure the HTTP server before it
+// serves.
+func newHTTPWorld(t testing.TB, opts ...func(*envoy.HTTPServer)) *httpWorld {
 	t.Helper()
 	clock := testclock.New(storetest.Epoch)
 	st := &storetest.Faulty{Store: storetest.Open(t, clock.Now)}
@@ -131,12 +153,12 @@ func newHTTPWorld(t testing.TB, trusted ...string) *httpWorld {
 	}
 	t.Cleanup(a.Close)
 	d := faultDecider{a}
-	hs := &envoy.HTTPServer{Decider: d, Realm: "usher"}
-	for _, p := range trusted {
-		hs.TrustedProxies = append(hs.TrustedProxies, mustPrefix(t, p))
+	hs := &envoy.HTTPServer{Decider: d, Realm: "usher", Timeout: checkTimeout}
+	for _, o := range opts {
+		o(hs)
 	}
 	w := &httpWorld{
-		world:    &world{client: serveGRPC(t, &envoy.Server{Decider: d, Realm: "usher"}), a: a, st: st, keys: keys, clock: clock},
+		world:    &world{client: serveGRPC(t, &envoy.Server{Decider: d, Realm: "usher", Timeout: checkTimeout}), a: a, st: st, keys: keys, clock: clock},
 		http:     hs,
 		tokens:   tokens,
 		sessions: sessions,

@@ -86,6 +86,11 @@ func proxyCases(w *httpWorld) []proxyCase {
 		{name: "query is not the path", method: "GET", path: "/admin/users?x=/public/y", headers: []string{"X-Api-Key", ci},
 			status: 403, body: `{"error":"permission_denied"}`,
 			wwwAuth: `Bearer realm="usher", error="insufficient_scope", error_description="permission_denied"`},
+		{name: "client's forwarded headers are not the request", method: "GET", path: "/admin/users", headers: []string{
+			"X-Api-Key", ci, "X-Original-URI", "/public/x", "X-Original-Method", "GET", "X-Forwarded-Uri", "/public/x",
+			"X-Forwarded-Method", "GET", "X-Forwarded-Host", "other.example.test", "X-Forwarded-Proto", "https"},
+			status: 403, body: `{"error":"permission_denied"}`,
+			wwwAuth: `Bearer realm="usher", error="insufficient_scope", error_description="permission_denied"`},
 		{name: "method override checked", method: "GET", path: read,
 			headers: []string{"X-Api-Key", reader, "X-HTTP-Method-Override", "DELETE"},
 			status:  403, body: `{"error":"permission_denied"}`,
@@ -162,8 +167,7 @@ func runProxyCases(t *testing.T, w *httpWorld, rec *recorder, proxy string, case
 // TestNginx runs the proxy cases through real nginx with the shipped
 // examples/nginx.conf.
 func TestNginx(t *testing.T) {
-	w := newHTTPWorld(t)
-	w.http.LoginURL = loginHook
+	w := newHTTPWorld(t, withLogin(loginHook))
 	rec := &recorder{}
 	proxy := startNginx(t, w.addr, serveHTTP(t, rec))
 	runProxyCases(t, w, rec, proxy, proxyCases(w))
@@ -180,7 +184,7 @@ func TestNginx(t *testing.T) {
 // 400 forwarded_untrusted for every request, a public one too, and nothing
 // reaches the app. Catalogue row 95.
 func untrustedProxy(t *testing.T, start func(t *testing.T, usher, app string) string) {
-	w := newHTTPWorld(t, "10.0.0.0/8")
+	w := newHTTPWorld(t, trusting(t, "10.0.0.0/8"))
 	rec := &recorder{}
 	proxy := start(t, w.addr, serveHTTP(t, rec))
 	runProxyCases(t, w, rec, proxy, []proxyCase{
@@ -195,8 +199,7 @@ func untrustedProxy(t *testing.T, start func(t *testing.T, usher, app string) st
 // its forward_auth has no login hook of its own: the X-Usher-Login-URL
 // header reaches the client with the 401.
 func TestCaddy(t *testing.T) {
-	w := newHTTPWorld(t)
-	w.http.LoginURL = loginHook
+	w := newHTTPWorld(t, withLogin(loginHook))
 	rec := &recorder{}
 	proxy := startCaddy(t, w.addr, serveHTTP(t, rec))
 	cases := proxyCases(w)

@@ -159,7 +159,7 @@ func startNginx(t *testing.T, usherAddr, appAddr string) string {
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), conf, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startProxy(t, dir, addr, os.Environ(), bin, "-p", dir+"/", "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
+	startProxy(t, dir, addr, os.Environ(), bin, "-p", dir+"/", "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
 	return addr
 }
 
