@@ -191,7 +191,13 @@ func readmeEnv(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return slices.Compact(slices.Sorted(slices.Values(regexp.MustCompile("`(USHER_[A-Z0-9_]+)`").FindAllString(string(b), -1))))
+	// Rows of the table: | `key` | `USHER_…` | `--flag` | default | meaning |
+	row := regexp.MustCompile("(?m)^\\| `[a-z_.]+` \\| `(USHER_[A-Z0-9_]+)` \\|")
+	var names []string
+	for _, m := range row.FindAllStringSubmatch(string(b), -1) {
+		names = append(names, m[1])
+	}
+	return slices.Compact(slices.Sorted(slices.Values(names)))
 }
 
 // TestEnvNamesAreUshers: every variable the chart sets is one usher reads
@@ -200,7 +206,7 @@ func readmeEnv(t *testing.T) []string {
 func TestEnvNamesAreUshers(t *testing.T) {
 	known := map[string]bool{}
 	for _, n := range readmeEnv(t) {
-		known[strings.Trim(n, "`")] = true
+		known[n] = true
 	}
 	if !known["USHER_GRPC_ADDR"] || !known["USHER_MONGO_URI"] {
 		t.Fatalf("the README's table was not read: %v", known)
