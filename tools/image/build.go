@@ -213,7 +213,7 @@ func checkStatic(bin []byte, arch string) error {
 	if err != nil {
 		return fmt.Errorf("not an ELF binary: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if want, ok := elfMachines[arch]; !ok {
 		return fmt.Errorf("architecture %q is not supported", arch)
 	} else if f.Machine != want {
@@ -243,7 +243,7 @@ func writeArchive(o Options, img v1.Image) error {
 	if err != nil {
 		return fmt.Errorf("temporary layout: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	tag := o.Repository + ":" + o.Version
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {
@@ -275,7 +275,7 @@ func writeArchive(o Options, img v1.Image) error {
 	if err != nil {
 		return fmt.Errorf("manifest.json: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), mj, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), mj, 0o600); err != nil {
 		return fmt.Errorf("manifest.json: %w", err)
 	}
 	return tarDir(dir, o.Out, o.Created)
@@ -307,7 +307,7 @@ func tarDir(dir, out string, mtime time.Time) error {
 		return fmt.Errorf("list the layout: %w", err)
 	}
 	slices.Sort(names)
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(out), 0o750); err != nil {
 		return fmt.Errorf("output directory: %w", err)
 	}
 	tmp := out + ".tmp"
@@ -315,7 +315,7 @@ func tarDir(dir, out string, mtime time.Time) error {
 	if err != nil {
 		return fmt.Errorf("create %s: %w", out, err)
 	}
-	defer os.Remove(tmp)
+	defer func() { _ = os.Remove(tmp) }() // gone after the rename
 	tw := tar.NewWriter(f)
 	for _, path := range names {
 		if err := addFile(tw, dir, path, mtime); err != nil {

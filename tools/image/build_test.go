@@ -61,7 +61,7 @@ func extract(t *testing.T, archive string) (dir string, names []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	tr := tar.NewReader(f)
 	for {
 		h, err := tr.Next()
@@ -193,7 +193,7 @@ func checkConfig(t *testing.T, img v1.Image, o Options) {
 	if cf.OS != "linux" || cf.Architecture != o.Arch {
 		t.Errorf("platform %s/%s", cf.OS, cf.Architecture)
 	}
-	if !cf.Created.Time.Equal(o.Created) {
+	if !cf.Created.Equal(o.Created) {
 		t.Errorf("created %v, want %v", cf.Created.Time, o.Created)
 	}
 	for k, v := range map[string]string{
@@ -239,7 +239,7 @@ func checkLayer(t *testing.T, img v1.Image, bin, caBundle string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	want := map[string]bool{
 		"etc/": true, "etc/passwd": true, "etc/group": true, "etc/nsswitch.conf": true,
 		"etc/ssl/": true, "etc/ssl/certs/": true, "etc/ssl/certs/ca-certificates.crt": true,
