@@ -9,9 +9,16 @@ FUZZTIME  ?= 30s
 SOAK      ?= 2m
 GOLANGCI_VERSION := v2.15.0
 GOLANGCI  := bin/golangci-lint
+# Modules of their own, so that Helm, the Kubernetes libraries and
+# go-containerregistry stay out of the usher binary's dependencies.
+MODULES   := charts/usher/test tools/image
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
+GOARCH    ?= $(shell $(GO) env GOARCH)
+IMAGE     ?= dist/usher-image.tar
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test tracked-check fmt-check vet lint tidy-check bench bench-ci bench-e2e soak fuzz clean
+.PHONY: help run build test test-modules chart image tracked-check fmt-check vet lint tidy-check bench bench-ci bench-e2e soak fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,7 +31,19 @@ build: ## build bin/usher
 
 test: tracked-check fmt-check vet lint tidy-check testdata/idp/node_modules ## gofmt, go vet, golangci-lint, go mod tidy, then every test with -race and every benchmark once
 	$(GO) test -race -timeout 25m ./...
+	$(MAKE) test-modules
 	$(MAKE) bench-ci
+
+test-modules: ## the tests of the chart module (charts/usher/test) and the image tool (tools/image)
+	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test -count=1 -timeout 10m ./...); done
+
+chart: ## helm lint (Helm's Go SDK) and the chart's tests: every value set rendered, decoded strictly, schema, probes, secrets
+	cd charts/usher/test && $(GO) test -count=1 -timeout 10m ./...
+
+image: ## build the container image into dist/usher-image.tar (OCI layout and docker save in one; no Docker daemon)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o dist/usher-linux-$(GOARCH) ./cmd/usher
+	cd tools/image && $(GO) run . -binary $(CURDIR)/dist/usher-linux-$(GOARCH) -out $(abspath $(IMAGE)) \
+	  -version $(VERSION) -revision "$(REVISION)" -arch $(GOARCH)
 
 # The real OpenID provider the IdP tests run (oidc-provider, pinned by the
 # lockfile).
@@ -41,15 +60,18 @@ fmt-check: ## fail if gofmt would change a file
 
 vet: ## go vet
 	$(GO) vet ./...
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
 
 lint: $(GOLANGCI) ## golangci-lint with .golangci.yml
 	$(GOLANGCI) run ./...
+	@set -e; for m in $(MODULES); do (cd $$m && $(CURDIR)/$(GOLANGCI) run ./...); done
 
 $(GOLANGCI):
 	GOBIN=$(CURDIR)/bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
 
-tidy-check: ## fail if go.mod or go.sum are not tidy
+tidy-check: ## fail if go.mod or go.sum (of every module) are not tidy
 	$(GO) mod tidy -diff
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy -diff); done
 
 bench: ## run every benchmark COUNT times (COUNT=10 for benchstat)
 	$(GO) test -run '^$$' -bench . -benchmem -count $(COUNT) ./...
@@ -71,4 +93,4 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	done
 
 clean: ## remove build output (not the data in ./usher-data)
-	rm -rf bin
+	rm -rf bin dist
