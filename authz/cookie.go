@@ -196,10 +196,10 @@ func stripCookies(h, name string, joins *cookieJoins) (rest string, found bool) 
 		}
 		pos += len(piece) + 1
 	}
-	switch {
-	case count == 0:
+	switch count {
+	case 0:
 		return h, false
-	case count == 1:
+	case 1:
 		return joins.join(cutPiece(h, first)), true
 	}
 	var b strings.Builder
