@@ -85,6 +85,7 @@ type Authorizer struct {
 	parsedSessions  *parsedKeys
 	sessionUsage    *sessionUsageBatch
 	cookie          CookieConfig
+	cookieJoins     *cookieJoins
 	loginBase       string // the login URL without a trailing '/'
 	index           *keyIndex
 	keepCredential  bool
@@ -142,6 +143,9 @@ func New(cfg Config) (*Authorizer, error) {
 	}
 	if cfg.Usage != nil {
 		a.usage = &usageBatch{store: cfg.Usage, pending: map[string]time.Time{}}
+	}
+	if cfg.Cookie.Enabled {
+		a.cookieJoins = newCookieJoins()
 	}
 	if cfg.Sessions != nil {
 		a.parsedSessions = new(parsedKeys)
@@ -230,7 +234,8 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
 	if nominatesReserved(r.Headers["connection"]) {
 		return Deny(ReasonRequestInvalid)
 	}
-	d, verified := a.decide(ctx, r)
+	ck := a.scanSessionCookies(r.Headers)
+	d, verified := a.decide(ctx, r, &ck)
 	if !d.Allowed() {
 		return a.redirectToLogin(r, d)
 	}
@@ -246,13 +251,13 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
 	if m != "" && m != upperMethod(r.Method) {
 		o := *r
 		o.Method = m
-		od, _ := a.decide(ctx, &o)
+		od, _ := a.decide(ctx, &o, &ck)
 		if !od.Allowed() {
 			return od
 		}
 		d = od
 	}
-	d.Remove = a.removals(r.Headers, &d, verified)
+	d.Remove = a.removals(r.Headers, &d, verified, &ck)
 	return d
 }
 
@@ -269,7 +274,7 @@ func (a *Authorizer) redirectToLogin(r *Request, d Decision) Decision {
 // decide runs the steps for one method: the request's own, or one that a
 // method-override header names. On allow it also returns the header of the
 // credential it verified ("" on a public route).
-func (a *Authorizer) decide(ctx context.Context, r *Request) (Decision, string) {
+func (a *Authorizer) decide(ctx context.Context, r *Request, ck *sessionCookies) (Decision, string) {
 	path, err := NormalizePath(r.Path)
 	if err != nil {
 		return Deny(ReasonPathInvalid), ""
@@ -293,7 +298,7 @@ func (a *Authorizer) decide(ctx context.Context, r *Request) (Decision, string) 
 	}
 
 	now := a.now()
-	p, d := a.authenticate(ctx, r, now)
+	p, d := a.authenticate(ctx, r, now, ck)
 	if d.Status != 0 {
 		d.Rule = pol.name
 		return d, ""

@@ -8,8 +8,10 @@ package authz
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -91,6 +93,11 @@ func validLoginURL(s string) error {
 
 // sessionCookies is what a Cookie header holds of the session cookie.
 type sessionCookies struct {
+	header string // the Cookie header
+	// first is where the first session cookie's ';'-separated piece starts
+	// in header; hidden reports a session cookie behind a ','.
+	first  int
+	hidden bool
 	// n counts the session cookies: pairs whose name is the cookie's
 	// name in any case, and any such pair hidden behind a ',' inside
 	// another pair (two Cookie headers merged with ',' by a proxy).
@@ -104,11 +111,15 @@ type sessionCookies struct {
 // (RFC 6265 §4.2.1: pairs separated by ';' and optional whitespace). It
 // allocates nothing.
 func scanCookies(h, name string) sessionCookies {
-	var s sessionCookies
+	s := sessionCookies{header: h}
+	pos := 0
 	for rest, more := h, true; more; {
 		var piece string
 		piece, rest, more = strings.Cut(rest, ";")
 		direct, hidden := sessionPair(piece, name)
+		if (direct || hidden > 0) && s.n == 0 {
+			s.first = pos
+		}
 		if direct {
 			if s.n == 0 {
 				_, v, _ := strings.Cut(piece, "=")
@@ -118,10 +129,21 @@ func scanCookies(h, name string) sessionCookies {
 		}
 		if hidden > 0 {
 			s.n += hidden
-			s.value = ""
+			s.value, s.hidden = "", true
 		}
+		pos += len(piece) + 1
 	}
 	return s
+}
+
+// strip is stripCookies of the scanned header, without scanning it again
+// when it holds one session cookie, a pair of its own.
+func (s *sessionCookies) strip(name string, joins *cookieJoins) string {
+	if s.n == 1 && !s.hidden {
+		return joins.join(cutPiece(s.header, s.first))
+	}
+	rest, _ := stripCookies(s.header, name, joins)
+	return rest
 }
 
 // sessionPair reports whether piece (one ';'-separated part of a Cookie
@@ -139,18 +161,28 @@ func sessionPair(piece, name string) (direct bool, hidden int) {
 	return direct, hidden
 }
 
-// namedPair reports whether s, up to its first ',' or its end, is a pair
-// "name=…" (whitespace around the name allowed, the name in any case).
+// namedPair reports whether s is a pair "name=…" (whitespace around the
+// name allowed, the name in any case).
 func namedPair(s, name string) bool {
-	k, _, ok := strings.Cut(s, "=")
-	return ok && strings.EqualFold(trimOWS(k), name)
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	if len(s) <= len(name) || !strings.EqualFold(s[:len(name)], name) {
+		return false
+	}
+	for s = s[len(name):]; len(s) > 0 && (s[0] == ' ' || s[0] == '\t'); {
+		s = s[1:]
+	}
+	return len(s) > 0 && s[0] == '='
 }
 
 // stripCookies returns h without its session cookies (and without any
 // pair that hides one behind a ','), the other cookies as they were sent;
 // "" when nothing is left. found reports whether there was one. It
-// allocates only when the session cookie sat between two others.
-func stripCookies(h, name string) (rest string, found bool) {
+// allocates only when the session cookie sat between two others, and then
+// only once for the same cookies when joins remembers them.
+// joins, if not nil, remembers what it built.
+func stripCookies(h, name string, joins *cookieJoins) (rest string, found bool) {
 	var first, count int
 	pos := 0
 	for rest, more := h, true; more; {
@@ -168,7 +200,7 @@ func stripCookies(h, name string) (rest string, found bool) {
 	case 0:
 		return h, false
 	case 1:
-		return cutPiece(h, first), true
+		return joins.join(cutPiece(h, first)), true
 	}
 	var b strings.Builder
 	b.Grow(len(h))
@@ -189,23 +221,65 @@ func stripCookies(h, name string) (rest string, found bool) {
 }
 
 // cutPiece removes the ';'-separated piece starting at s from h, with one
-// separator next to it.
-func cutPiece(h string, s int) string {
+// separator next to it: what is left is join(a, b).
+func cutPiece(h string, s int) (a, b string) {
 	e := strings.IndexByte(h[s:], ';')
 	if e >= 0 {
 		e += s
 		if s == 0 {
-			return trimOWS(h[e+1:])
+			return trimOWS(h[e+1:]), ""
 		}
 		if strings.TrimLeft(h[e+1:], " \t") == "" {
-			return trimOWS(h[:s-1])
+			return trimOWS(h[:s-1]), ""
 		}
-		return h[:s] + h[e+1:]
+		return h[:s], h[e+1:]
 	}
 	if s == 0 {
-		return ""
+		return "", ""
 	}
-	return trimOWS(h[:s-1])
+	return trimOWS(h[:s-1]), ""
+}
+
+// joinedSlots and maxJoinedLen bound the cookieJoins table: at most 1024
+// remembered headers of at most 2 KiB.
+const (
+	joinedSlots  = 1 << 10
+	maxJoinedLen = 2 << 10
+)
+
+// cookieJoins remembers Cookie headers recently rebuilt without the
+// session cookie: a browser sends the same cookies request after request,
+// so the header the upstream gets is built once, not on every request. It
+// holds only what goes upstream (never a session cookie), and a hit is
+// checked against the whole header, so a slot collision costs a rebuild,
+// never a wrong header.
+type cookieJoins struct {
+	seed  maphash.Seed
+	slots [joinedSlots]atomic.Pointer[string]
+}
+
+func newCookieJoins() *cookieJoins { return &cookieJoins{seed: maphash.MakeSeed()} }
+
+// join returns a + b, the copy remembered from an earlier request when
+// there is one.
+func (j *cookieJoins) join(a, b string) string {
+	switch {
+	case b == "":
+		return a
+	case a == "":
+		return b
+	case j == nil || len(a)+len(b) > maxJoinedLen:
+		return a + b
+	}
+	slot := &j.slots[(maphash.String(j.seed, a)*31+maphash.String(j.seed, b))%joinedSlots]
+	if p := slot.Load(); p != nil {
+		if out := *p; len(out) == len(a)+len(b) && out[:len(a)] == a && out[len(a):] == b {
+			return out
+		}
+	}
+	out := a + b
+	slot.Store(&out)
+	return out
 }
 
 // trimOWS trims the optional whitespace (SP and HTAB) around s.

@@ -56,11 +56,11 @@ func findCredential(h map[string]string) credential {
 }
 
 // credentialOf is findCredential with the session cookie, when enabled,
-// as the last credential.
-func (a *Authorizer) credentialOf(h map[string]string) credential {
+// as the last credential (ck is what the Cookie header holds of it).
+func (a *Authorizer) credentialOf(h map[string]string, ck *sessionCookies) credential {
 	c := findCredential(h)
 	if c.kind == credNone && a.cookie.Enabled {
-		return a.sessionCredential(h)
+		return sessionCredential(ck)
 	}
 	return c
 }
@@ -147,8 +147,8 @@ type principal struct {
 
 // authenticate verifies the request's credential. A zero Decision status
 // means success.
-func (a *Authorizer) authenticate(ctx context.Context, r *Request, now time.Time) (principal, Decision) {
-	c := a.credentialOf(r.Headers)
+func (a *Authorizer) authenticate(ctx context.Context, r *Request, now time.Time, ck *sessionCookies) (principal, Decision) {
+	c := a.credentialOf(r.Headers, ck)
 	switch c.kind {
 	case credNone:
 		return principal{}, Deny(ReasonCredentialMissing)

@@ -88,10 +88,10 @@ func usherAuthorization(v string) bool {
 // allows: the credentials of credentialRemovals and every client-sent header
 // that reads as an identity header, except those the decision sets (they
 // are overwritten).
-func (a *Authorizer) removals(h map[string]string, d *Decision, verified string) []string {
+func (a *Authorizer) removals(h map[string]string, d *Decision, verified string, ck *sessionCookies) []string {
 	out := credentialRemovals(h, verified, a.keepCredential)
 	copied := false
-	if a.stripSessionCookie(h, d, verified) {
+	if a.stripSessionCookie(d, verified, ck) {
 		out = append(slices.Clip(out), HeaderCookie) // never append into a shared slice
 		copied = true
 	}
@@ -116,18 +116,11 @@ func (a *Authorizer) removals(h map[string]string, d *Decision, verified string)
 // decided and keep_credential is set; the request's other cookies go
 // through as sent. It sets d.Cookie to what is left, or reports that
 // nothing is, and the header is to be removed.
-func (a *Authorizer) stripSessionCookie(h map[string]string, d *Decision, verified string) (removeHeader bool) {
-	if !a.cookie.Enabled || a.keepCredential && verified == HeaderCookie {
+func (a *Authorizer) stripSessionCookie(d *Decision, verified string, ck *sessionCookies) (removeHeader bool) {
+	if ck.n == 0 || a.keepCredential && verified == HeaderCookie {
 		return false
 	}
-	v, ok := h[HeaderCookie]
-	if !ok {
-		return false
-	}
-	rest, found := stripCookies(v, a.cookie.Name)
-	if !found {
-		return false
-	}
+	rest := ck.strip(a.cookie.Name, a.cookieJoins)
 	if rest == "" {
 		return true
 	}

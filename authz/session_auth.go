@@ -198,14 +198,23 @@ func (u *sessionUsageBatch) flush(ctx context.Context) error {
 	return nil
 }
 
-// sessionCredential reads the session cookie from h: none, one, or a
-// present but unusable one (two of them).
-func (a *Authorizer) sessionCredential(h map[string]string) credential {
+// scanSessionCookies reads what the Cookie header holds of the session
+// cookie, once per Check: authentication and the header sent upstream
+// both use it. Nothing, with the cookie off.
+func (a *Authorizer) scanSessionCookies(h map[string]string) sessionCookies {
+	if !a.cookie.Enabled {
+		return sessionCookies{}
+	}
 	v, ok := h[HeaderCookie]
 	if !ok {
-		return credential{}
+		return sessionCookies{}
 	}
-	s := scanCookies(v, a.cookie.Name)
+	return scanCookies(v, a.cookie.Name)
+}
+
+// sessionCredential is the session cookie as a credential: none, one, or
+// a present but unusable one (two of them).
+func sessionCredential(s *sessionCookies) credential {
 	switch {
 	case s.n == 0:
 		return credential{}
