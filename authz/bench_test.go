@@ -57,6 +57,8 @@ func envoyLikeRequest(key string) *authz.Request {
 // Cold tokens come from a pool purged between passes, outside the timer.
 //
 //	go test ./authz -run '^$' -bench BenchmarkCheck -count 10 | benchstat -
+//
+// Catalogue row 131 (docs/catalogue-map.md).
 func BenchmarkCheck(b *testing.B) {
 	w := newWorld(b)
 	keys := w.keyring(b)

@@ -12,6 +12,7 @@ import (
 // never by its email. Two tokens carrying the same verified email but
 // different subjects are two callers; a token whose email is not verified
 // passes no email at all.
+// Catalogue row 60 (docs/catalogue-map.md).
 func TestIdentityIsIssuerAndSubject(t *testing.T) {
 	w := newWorld(t, "memberOf")
 	email := map[string]any{"email": "boss@acme.test", "email_verified": true}
