@@ -109,7 +109,7 @@ func flood(t *testing.T, w *world, workers, perWorker int, goroutines, heap *pea
 	return wrong, ch, wg.Wait
 }
 
-// TestFloodOfUnknownKeysCostsNoKeyRead covers catalogue rows 5, 6, 125
+// TestFloodOfUnknownKeysCostsNoKeyRead covers catalogue rows 6, 125
 // (docs/catalogue-map.md).
 func TestFloodOfUnknownKeysCostsNoKeyRead(t *testing.T) {
 	w := newIndexedWorld(t)
