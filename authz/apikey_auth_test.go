@@ -10,6 +10,8 @@ import (
 	"github.com/usher-dev/usher/store/storetest"
 )
 
+// TestCheckExpiryBoundaryWhileCached covers catalogue rows 7, 120
+// (docs/catalogue-map.md).
 func TestCheckExpiryBoundaryWhileCached(t *testing.T) {
 	w := newWorld(t)
 	r := get("api.example.test", "/me", "x-api-key", w.keys["acme/expiring"])
@@ -31,6 +33,7 @@ func TestCheckExpiryBoundaryWhileCached(t *testing.T) {
 	}
 }
 
+// TestCheckRevocationPurgesCache covers catalogue row 8 (docs/catalogue-map.md).
 func TestCheckRevocationPurgesCache(t *testing.T) {
 	w := newWorld(t)
 	r := get("api.example.test", "/me", "x-api-key", w.keys["acme/ci"])
@@ -54,6 +57,8 @@ func TestCheckRevocationPurgesCache(t *testing.T) {
 	}
 }
 
+// TestCheckUnknownKeysAreRememberedBriefly covers catalogue row 6
+// (docs/catalogue-map.md).
 func TestCheckUnknownKeysAreRememberedBriefly(t *testing.T) {
 	w := newWorld(t)
 	bogus := get("api.example.test", "/me", "x-api-key", authz.FormatAPIKey("acme", "zzzzzzzzzzzzzzzz", []byte(strings.Repeat("q", 32))))
@@ -142,6 +147,7 @@ func TestCheckKeyPurgeReachesDigestIndex(t *testing.T) {
 
 // TestCheckOversizedKeyIsMalformed: a key longer than any key usher makes
 // is refused before it is hashed or looked up.
+// Catalogue row 5 (docs/catalogue-map.md).
 func TestCheckOversizedKeyIsMalformed(t *testing.T) {
 	w := newWorld(t)
 	huge := "sk_" + strings.Repeat("z", 64<<10)

@@ -13,6 +13,7 @@ import (
 // revoked or expired answers apikey_invalid, exactly as for a live key, so
 // that only a caller holding the key learns its state (README, "Reason
 // codes"; docs/security-catalogue.md rows on API key enumeration).
+// Catalogue rows 1, 11 (docs/catalogue-map.md).
 func TestCheckWrongSecretHidesKeyState(t *testing.T) {
 	w := newWorld(t)
 	// Past the "expiring" fixture key's one-hour life.

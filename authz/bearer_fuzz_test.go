@@ -11,6 +11,7 @@ import (
 // and payload, and the issuer peek. None may panic; what they accept must
 // be what they claim: three strict base64url segments of JSON objects
 // without a repeated or case-variant name.
+// Catalogue rows 20, 26, 123 (docs/catalogue-map.md).
 func FuzzBearerToken(f *testing.F) {
 	enc := base64.RawURLEncoding.EncodeToString
 	seeds := []string{

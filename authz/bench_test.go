@@ -71,6 +71,8 @@ func cookieRequest(t testing.TB, cw *cookieWorld) *authz.Request {
 // Cold tokens come from a pool purged between passes, outside the timer.
 //
 //	go test ./authz -run '^$' -bench BenchmarkCheck -count 10 | benchstat -
+//
+// Catalogue row 131 (docs/catalogue-map.md).
 func BenchmarkCheck(b *testing.B) {
 	w := newWorld(b)
 	keys := w.keyring(b)

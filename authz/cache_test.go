@@ -39,6 +39,7 @@ func loadValue(v *value) loader[*value] {
 
 func failLoad(context.Context, string) (*value, error) { return nil, errLoad }
 
+// TestCacheStale covers catalogue rows 111, 114 (docs/catalogue-map.md).
 func TestCacheStale(t *testing.T) {
 	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -82,6 +83,7 @@ func TestCacheStale(t *testing.T) {
 // TestCacheEnd: lookup answers an entry up to its end, and what stands for
 // it from then on, within the TTL and past it; a value loaded already past
 // its end is answered as ended.
+// Catalogue row 7 (docs/catalogue-map.md).
 func TestCacheEnd(t *testing.T) {
 	c, clock := newTestCache(t, nil)
 	start := clock.Now()
@@ -106,6 +108,7 @@ func TestCacheEnd(t *testing.T) {
 
 // TestCacheStaleNotAfterPurge: a purge that lands while a failing reload
 // is in flight forbids serving the entry read before it.
+// Catalogue row 110 (docs/catalogue-map.md).
 func TestCacheStaleNotAfterPurge(t *testing.T) {
 	for _, purge := range []bool{false, true} {
 		entered, release := make(chan struct{}), make(chan struct{})

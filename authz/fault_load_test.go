@@ -134,6 +134,7 @@ func fixtureKey(t *testing.T, tenant, name string) storetest.FixtureKey {
 // decisions); requests that must be allowed are denied only with 503 while
 // a fault lasts or within a bounded recovery after it ends, measured and
 // logged; and after each fault allowed answers resume.
+// Catalogue rows 3, 112, 119 (docs/catalogue-map.md).
 func TestCheckFaultsUnderLoad(t *testing.T) {
 	// A store read gives up after 500 ms (the default is 2 s): a read stuck
 	// on the slow store holds its key's later callers that long at most.

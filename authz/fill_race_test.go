@@ -163,6 +163,7 @@ func TestCheckKeyRevokedDuringFill(t *testing.T) {
 // TestCheckSeatNarrowedDuringFill (catalogue row 110): a seat whose grants
 // are narrowed while the seat cache's fill for it is in flight is never
 // cached with the old grants.
+// Catalogue row 71 (docs/catalogue-map.md).
 func TestCheckSeatNarrowedDuringFill(t *testing.T) {
 	w, h := raceWorld(t)
 	write := req("POST", "api.example.test", "/spaces/proj1/datasets/a", "x-api-key", w.keys["acme/ci"])

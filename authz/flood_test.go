@@ -109,6 +109,8 @@ func flood(t *testing.T, w *world, workers, perWorker int, goroutines, heap *pea
 	return wrong, ch, wg.Wait
 }
 
+// TestFloodOfUnknownKeysCostsNoKeyRead covers catalogue rows 6, 125
+// (docs/catalogue-map.md).
 func TestFloodOfUnknownKeysCostsNoKeyRead(t *testing.T) {
 	w := newIndexedWorld(t)
 	const workers, perWorker = 256, 8
@@ -180,6 +182,7 @@ func (f *failingFeed) ChangesAfter(ctx context.Context, after int64, limit int) 
 
 // TestKeyIndexMissWhileFeedFails answers 503, not apikey_invalid: the key
 // may have been created since the index last read the feed.
+// Catalogue row 112 (docs/catalogue-map.md).
 func TestKeyIndexMissWhileFeedFails(t *testing.T) {
 	var feed *failingFeed
 	w := newWorld(t, func(c *authz.Config) {
@@ -209,6 +212,7 @@ func TestKeyIndexMissWhileFeedFails(t *testing.T) {
 // TestCacheLoadsAreBounded floods an authorizer without the key index with
 // Checks that give up at once against a slow store: the loads they leave
 // behind stay within cache.max_loads, and a real key still works after.
+// Catalogue rows 6, 104 (docs/catalogue-map.md).
 func TestCacheLoadsAreBounded(t *testing.T) {
 	const maxLoads = 4
 	w := newWorld(t, func(c *authz.Config) { c.Cache.MaxLoads = maxLoads })

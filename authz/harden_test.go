@@ -90,6 +90,7 @@ func runHardenCases(t *testing.T, rules string, tests []hardenCase) {
 // rule however the request spells it, as upstreams that decode the path
 // before routing serve it; escapes that change the path's structure once
 // decoded are refused.
+// Catalogue row 88 (docs/catalogue-map.md).
 func TestCheckPathParity(t *testing.T) {
 	w := newWorld(t) // for the fixture keys only
 	ci, multi := w.keys["acme/ci"], w.keys["acme/multi"]
@@ -125,6 +126,7 @@ func TestCheckPathParity(t *testing.T) {
 // TestCheckTenant: a route that names a tenant, by {tenant} or
 // tenant_header, serves only that tenant's callers, even when another
 // tenant's seat grants the permission in a space of the same name.
+// Catalogue rows 4, 101 (docs/catalogue-map.md).
 func TestCheckTenant(t *testing.T) {
 	w := newWorld(t)
 	ci, globex := w.keys["acme/ci"], w.keys["globex/ci"]
@@ -155,6 +157,7 @@ func TestCheckTenant(t *testing.T) {
 // TestCheckMethodParam: a _method query parameter gets what the override
 // headers get: the request must be allowed as that method too, and the
 // answer describes the rule that method matched.
+// Catalogue row 102 (docs/catalogue-map.md).
 func TestCheckMethodParam(t *testing.T) {
 	w := newWorld(t)
 	ci, reader, multi := w.keys["acme/ci"], w.keys["acme/reader"], w.keys["acme/multi"]

@@ -18,6 +18,7 @@ const forgedNone = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhZG1pbiIsInRl
 // and a forged Authorization rode along). keep_credential keeps only the
 // verified one. Authorization of a scheme usher does not read (Basic) is
 // the upstream's own and stays.
+// Catalogue rows 10, 100 (docs/catalogue-map.md).
 func TestCheckStripsUnverifiedCredentials(t *testing.T) {
 	const route = "/spaces/proj1/datasets/a"
 	w := newWorld(t)

@@ -2,6 +2,7 @@ package authz
 
 import "testing"
 
+// TestIsIdentityHeader covers catalogue row 94 (docs/catalogue-map.md).
 func TestIsIdentityHeader(t *testing.T) {
 	for _, h := range []string{HeaderSubject, HeaderTenant, HeaderEmail, HeaderAuth, HeaderSeats} {
 		if !isIdentityHeader(h) {

@@ -20,6 +20,7 @@ import (
 // authenticated-only route, which reads no seat, is allowed with the
 // key's full seat list, not an empty one. Once seat reads recover the key
 // is allowed without being read again.
+// Catalogue row 113 (docs/catalogue-map.md).
 func TestCheckCachedKeySeatReadFails(t *testing.T) {
 	w := newWorld(t)
 	w.st.FailSeat.Store(true)
@@ -54,6 +55,7 @@ func TestCheckCachedKeySeatReadFails(t *testing.T) {
 // With the listing working but the seat read failing, the permission
 // route is denied the same way and the authenticated-only route, which
 // reads no seat, is allowed with the seats the groups map to.
+// Catalogue row 113 (docs/catalogue-map.md).
 func TestCheckIdPSeatListingFails(t *testing.T) {
 	for _, tt := range []struct {
 		name   string

@@ -67,6 +67,7 @@ func soakPeak(samples []soakSample) soakSample {
 // of the first half's: goroutines within 32, heap within 1.5x plus 8 MiB,
 // RSS within 1.5x plus 32 MiB, open files within 16. Every answer is the
 // one expected.
+// Catalogue rows 125, 132 (docs/catalogue-map.md).
 func TestSoak(t *testing.T) {
 	dur := 3 * time.Second
 	if *soakFor > 0 {

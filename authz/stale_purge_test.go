@@ -37,6 +37,7 @@ func (h *heldKeys) APIKey(ctx context.Context, id string) (authz.APIKey, error) 
 // TestCheckStaleNotServedAfterPurge: a key revoked (and purged through the
 // change feed) while a failing reload of its stale entry is in flight is
 // not served from the entry read before the purge: the answer is the 503.
+// Catalogue row 110 (docs/catalogue-map.md).
 func TestCheckStaleNotServedAfterPurge(t *testing.T) {
 	held := &heldKeys{entered: make(chan struct{}), release: make(chan struct{})}
 	w := newWorld(t, func(c *authz.Config) {

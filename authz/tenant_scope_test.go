@@ -69,6 +69,7 @@ func tenantScopeCases(acmeCred, acmeValue, globexCred, globexValue string, acmeI
 // TestCheckSameNamedSeatsPerTenant (catalogue row 4): each tenant's API key
 // gets exactly its own tenant's editors grants in spaces whose names both
 // tenants use, whichever tenant's seat was read (and cached) first.
+// Catalogue rows 107, 109 (docs/catalogue-map.md).
 func TestCheckSameNamedSeatsPerTenant(t *testing.T) {
 	acmeID := outcome{Subject: "apikey:ciacmekeyaaaaaaa", Tenant: "acme", Auth: authz.AuthAPIKey}
 	globexID := outcome{Subject: "apikey:ciglobexkeyaaaaa", Tenant: "globex", Auth: authz.AuthAPIKey}

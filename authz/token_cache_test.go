@@ -46,6 +46,7 @@ func verifications(w *world) uint64 { return w.a.TokenCacheStats().Loads.Load() 
 // TestCheckIdPTokenCachedPastExpiryWhileIdPDown: an IdP token cached within
 // cache.ttl but past its exp plus leeway is denied token_expired while the
 // IdP is down, from the cache, without asking the IdP.
+// Catalogue row 116 (docs/catalogue-map.md).
 func TestCheckIdPTokenCachedPastExpiryWhileIdPDown(t *testing.T) {
 	w := newWorld(t)
 	idp := &flakyIdP{}

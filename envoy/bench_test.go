@@ -25,6 +25,7 @@ import (
 // off is apikey-cached itself: the Server's Tracer is nil, one branch.
 //
 // Report ratios from one run: go test ./envoy -run '^$' -bench BenchmarkCheck -count 10 | benchstat -
+// Catalogue row 131 (docs/catalogue-map.md).
 func BenchmarkCheck(b *testing.B) {
 	w := newWorld(b, nil)
 	req := envoyRequest("GET", api, "/spaces/proj1/datasets/7?page=2", "x-api-key", w.keys["acme/ci"])

@@ -7,6 +7,7 @@ import (
 	"time"
 )
 
+// TestDeadlineCtx covers catalogue row 104 (docs/catalogue-map.md).
 func TestDeadlineCtx(t *testing.T) {
 	t.Run("deadline passes without Done", func(t *testing.T) {
 		var c deadlineCtx

@@ -36,6 +36,7 @@ func (l *lockedBuffer) String() string {
 // a space both tenants name but where globex's seat grants less is denied
 // 403 over ext_authz, and each denial is one "denied" log line that names
 // the caller's key id, its tenant and the space, and holds no secret.
+// Catalogue row 10 (docs/catalogue-map.md).
 func TestCrossTenantDenialLogged(t *testing.T) {
 	w := newWorld(t, nil)
 	var logs lockedBuffer

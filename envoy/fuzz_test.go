@@ -26,6 +26,8 @@ import (
 //   - an allow only ever sets x-usher-* headers, with overwrite;
 //   - the same request sent as Envoy's raw header_map gets the same answer
 //     as with the headers map (the reference).
+//
+// Catalogue rows 86, 93 (docs/catalogue-map.md).
 func FuzzCheckRequest(f *testing.F) {
 	w := newWorld(f, nil)
 	srv := &envoy.Server{Decider: w.a, Realm: "usher"}

@@ -7,6 +7,7 @@ import (
 	"github.com/usher-dev/usher/idp"
 )
 
+// TestCheckAudience covers catalogue row 18 (docs/catalogue-map.md).
 func TestCheckAudience(t *testing.T) {
 	const entraApp = "6e74172b-be56-4843-9ff4-e66a39bb12e3"
 	tests := []struct {

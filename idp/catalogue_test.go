@@ -103,6 +103,7 @@ func TestStalledKeySetRefreshDoesNotHoldChecks(t *testing.T) {
 // check_timeout's default deadline, each of them, and tokens of the
 // provider that answers are allowed meanwhile: nothing waits behind the
 // stalled discovery but the tokens that need it.
+// Catalogue row 72 (docs/catalogue-map.md).
 func TestStalledDiscoveryDoesNotHoldChecks(t *testing.T) {
 	w := newWorld(t, "memberOf")
 	slowKey := testidp.NewRSAKey(t, "slow-1")
@@ -146,6 +147,7 @@ func countingServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 // refused 401 issuer_unknown, and no request reaches the attacker (or the
 // trusted provider): usher never fetches discovery or keys of an issuer no
 // tenant trusts, whatever the token's headers point at.
+// Catalogue row 21 (docs/catalogue-map.md).
 func TestAttackerIssuerNeverFetched(t *testing.T) {
 	w := newWorld(t, "memberOf")
 	attacker, hits := countingServer(t)

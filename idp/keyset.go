@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -54,6 +55,24 @@ type keySet struct {
 	tried   time.Time     // last fetch attempt
 	lastErr error         // its error, if it failed
 	running chan struct{} // the fetch in flight, closed when it ends; nil if none
+
+	// offset is this host's clock minus the provider's, from the Date
+	// header of the last key set answer that had one (nanoseconds);
+	// offsetKnown says one did.
+	offset      atomic.Int64
+	offsetKnown atomic.Bool
+}
+
+// noteClock records the offset of this host's clock from the provider's
+// Date header (one-second resolution): the skew that jwt.leeway must
+// absorb for its tokens (docs/security-catalogue.md row 25).
+func (k *keySet) noteClock(date string) {
+	t, err := http.ParseTime(date)
+	if err != nil {
+		return
+	}
+	k.offset.Store(int64(k.now().Sub(t)))
+	k.offsetKnown.Store(true)
 }
 
 // outcome carries what the key set found back to the caller: go-oidc
@@ -270,6 +289,7 @@ func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetch keys from %s: %s", k.url, resp.Status)
 	}
+	k.noteClock(resp.Header.Get("Date"))
 	var set jose.JSONWebKeySet
 	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
 		return nil, fmt.Errorf("keys from %s: %w", k.url, err)

@@ -13,6 +13,7 @@ import (
 // TestTokenTypeAndClients: a trust requiring typ at+jwt and naming its
 // clients refuses the IdP's ID tokens and other clients' tokens for the
 // same audience; a trust without them (an old record) does not look.
+// Catalogue row 23 (docs/catalogue-map.md).
 func TestTokenTypeAndClients(t *testing.T) {
 	w := newWorld(t, "memberOf")
 	if err := w.st.RemoveIssuer(t.Context(), "acme", w.idp.URL); err != nil {
@@ -57,6 +58,7 @@ func TestTokenTypeAndClients(t *testing.T) {
 // TestGroupNamesMatchSeatsOnlyWhenOptedIn: a group whose name is a seat's
 // name gives that seat only where the trust opts in; a seat's --group
 // aliases always match.
+// Catalogue row 70 (docs/catalogue-map.md).
 func TestGroupNamesMatchSeatsOnlyWhenOptedIn(t *testing.T) {
 	tests := []struct {
 		name      string

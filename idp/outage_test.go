@@ -40,6 +40,7 @@ func (w *world) withVerifier(t *testing.T, cfg idp.Config) {
 // (not the store) named as the cause. When the provider answers again, its
 // new key set replaces the last good one: a key withdrawn meanwhile stops
 // verifying.
+// Catalogue row 116 (docs/catalogue-map.md).
 func TestLastGoodKeysOutlastOutage(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -113,6 +114,7 @@ func TestLastGoodKeysOutlastOutage(t *testing.T) {
 // tenant trusting the same issuer) makes the verifier discover the issuer
 // again; while the provider is down, the last good discovery and keys
 // keep serving instead of being dropped.
+// Catalogue row 116 (docs/catalogue-map.md).
 func TestIssuerChangeDuringOutageKeepsKeys(t *testing.T) {
 	w := newWorld(t, "memberOf")
 	if d := w.check(t, "/me", testidp.Sign(t, w.rsa, w.claims(nil), nil)); d.Reason != authz.ReasonAllowed {

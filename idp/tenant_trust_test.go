@@ -46,6 +46,7 @@ func (w *world) withRules(t *testing.T, rules string) {
 // issuer, verifies under no trust. When the trusts change (X moves from
 // acme to globex) a token verified under the old trust is not served from
 // the cache: it is globex's from then on, and refused on acme's routes.
+// Catalogue rows 18, 70, 109 (docs/catalogue-map.md).
 func TestTokenOnlyUnderItsTrust(t *testing.T) {
 	w := newWorld(t, "memberOf") // acme trusts X (w.idp) for api://usher
 	w.withRules(t, tenantRules)

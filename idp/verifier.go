@@ -191,6 +191,28 @@ func (v *Verifier) TrustsReadAt() time.Time {
 	return v.readAt
 }
 
+// ClockOffset returns the largest offset, in either direction, between
+// this host's clock and a trusted provider's, as the Date header of each
+// provider's last key set answer tells (this clock minus the provider's),
+// and whether any provider told one. An offset near jwt.leeway means
+// fresh tokens are refused as not yet valid, or expired ones accepted late.
+func (v *Verifier) ClockOffset() (time.Duration, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var worst time.Duration
+	known := false
+	for _, p := range v.providers {
+		if p.keys == nil || !p.keys.offsetKnown.Load() {
+			continue
+		}
+		d := time.Duration(p.keys.offset.Load())
+		if !known || d.Abs() > worst.Abs() {
+			worst, known = d, true
+		}
+	}
+	return worst, known
+}
+
 // Verify implements authz.ExternalVerifier.
 func (v *Verifier) Verify(ctx context.Context, token, issuer string) (authz.ExternalToken, error) {
 	trusts, err := v.trustsOf(ctx, issuer)

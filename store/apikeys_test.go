@@ -148,6 +148,8 @@ func TestCreateAPIKey(t *testing.T) {
 	}
 }
 
+// TestCreateAPIKeyNameFreedByRevokeOrExpiry covers catalogue row 120
+// (docs/catalogue-map.md).
 func TestCreateAPIKeyNameFreedByRevokeOrExpiry(t *testing.T) {
 	t.Parallel()
 	s, c := keyFixture(t)
@@ -182,6 +184,7 @@ func TestCreateAPIKeyNameFreedByRevokeOrExpiry(t *testing.T) {
 	}
 }
 
+// TestAPIKeyLookup covers catalogue row 120 (docs/catalogue-map.md).
 func TestAPIKeyLookup(t *testing.T) {
 	t.Parallel()
 	s, _ := keyFixture(t)
@@ -216,6 +219,7 @@ func TestAPIKeyLookup(t *testing.T) {
 	}
 }
 
+// TestAPIKeyOnlyHashStored covers catalogue row 2 (docs/catalogue-map.md).
 func TestAPIKeyOnlyHashStored(t *testing.T) {
 	t.Parallel()
 	s, _ := keyFixture(t)

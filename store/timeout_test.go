@@ -70,6 +70,7 @@ func (f *freezer) pipe(dst, src net.Conn) {
 // TestStoreCallOnAHungConnection: a call without a deadline of its own, on
 // a connection that stopped answering, fails after the store's timeout
 // instead of blocking its caller (a background loop) forever.
+// Catalogue row 104 (docs/catalogue-map.md).
 func TestStoreCallOnAHungConnection(t *testing.T) {
 	t.Parallel()
 	server := storetest.Open(t, nil)

@@ -123,6 +123,7 @@ func seedTour(t *testing.T, dir string) string {
 // TestServeInProcess runs `usher serve` in this process, drives it with the
 // admin CLI (which reaches the running server's store through its socket)
 // and gRPC, shuts it down, and restarts it on the same data.
+// Catalogue rows 10, 131 (docs/catalogue-map.md).
 func TestServeInProcess(t *testing.T) {
 	dir := storetest.ShortTempDir(t)
 	s := newServer(t)
@@ -311,6 +312,7 @@ func cli(t *testing.T, bin string, args ...string) string {
 // the admin CLI in others, both the real binary. A key revoked with the CLI
 // is denied by the running server within 2s; SIGHUP reloads the rules;
 // SIGTERM stops the server cleanly.
+// Catalogue rows 8, 10, 118, 121 (docs/catalogue-map.md).
 func TestTwoProcesses(t *testing.T) {
 	bin, err := buildUsher()
 	if err != nil {
@@ -455,6 +457,7 @@ func waitUntil(t *testing.T, cond func() bool, what string) {
 // TestServeWaitsForMongoDB: with a MongoDB that does not answer, usher
 // serve listens, says it is alive but not ready, denies every Check with
 // 503 store_unavailable, and stops cleanly when told to.
+// Catalogue row 72 (docs/catalogue-map.md).
 func TestServeWaitsForMongoDB(t *testing.T) {
 	s := newServer(t)
 	ctx, cancel := context.WithCancel(t.Context())

@@ -21,6 +21,7 @@ import (
 // TestAdminStoreUnreachable: with MongoDB unreachable each write fails
 // within the URI's server selection timeout, exits 1, prints nothing on
 // stdout and names the flag to check.
+// Catalogue row 119 (docs/catalogue-map.md).
 func TestAdminStoreUnreachable(t *testing.T) {
 	t.Parallel()
 	uri := "mongodb://" + freePort(t) + "/usher?serverSelectionTimeoutMS=200&connectTimeoutMS=200"
@@ -90,6 +91,7 @@ func lastSeq(t *testing.T, s *store.Store) int64 {
 // not. The command says so and exits 1; the key is revoked in the store;
 // a retry records the change (servers purge the key at once), and a
 // further retry records nothing more.
+// Catalogue row 119 (docs/catalogue-map.md).
 func TestAdminRevokeChangeFails(t *testing.T) {
 	t.Parallel()
 	dir, s := storeFailWorld(t)
@@ -128,6 +130,7 @@ func TestAdminRevokeChangeFails(t *testing.T) {
 // not. The rotation is undone (no key exists whose secret nobody got, the
 // old key is as it was) and the command prints no key and exits 1; a
 // retry rotates as one success does.
+// Catalogue row 119 (docs/catalogue-map.md).
 func TestAdminRotateChangeFails(t *testing.T) {
 	t.Parallel()
 	dir, s := storeFailWorld(t)
@@ -166,6 +169,7 @@ func TestAdminRotateChangeFails(t *testing.T) {
 // TestAdminSeatUpdateChangeFails: the seat's new version is stored but its
 // change is not. The command says so and exits 1; a retry records the
 // change and the seat reads as after one update.
+// Catalogue row 119 (docs/catalogue-map.md).
 func TestAdminSeatUpdateChangeFails(t *testing.T) {
 	t.Parallel()
 	dir, s := storeFailWorld(t)

@@ -120,6 +120,7 @@ func keyPair(t *testing.T, certPEM, keyPEM []byte) tls.Certificate {
 // signed) is served, through the gRPC client and `usher check`. No debug
 // endpoint (pprof, expvar, gRPC reflection, channelz) is reachable on
 // either listener. docs/security-catalogue.md row 105.
+// Catalogue row 99 (docs/catalogue-map.md).
 func TestServeMTLS(t *testing.T) {
 	tmp := t.TempDir()
 	serverCA, clientCA, otherCA := newCA(t, "usher server CA"), newCA(t, "envoy client CA"), newCA(t, "another CA")

@@ -133,6 +133,7 @@ tls:
 	golden(t, "config-errors.golden", err.Error()+"\n")
 }
 
+// TestConfigRejects covers catalogue row 25 (docs/catalogue-map.md).
 func TestConfigRejects(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -219,6 +219,7 @@ func TestMaxConcurrentStreams(t *testing.T) {
 
 // TestHTTPServerLimits: the HTTP listener's server has every timeout and
 // the header size limit set. docs/security-catalogue.md row 129.
+// Catalogue row 128 (docs/catalogue-map.md).
 func TestHTTPServerLimits(t *testing.T) {
 	s := startListeners(t, defaultHTTPLimits)
 	h := s.http

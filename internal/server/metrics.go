@@ -154,6 +154,20 @@ func (m *metrics) watchTrusts(v interface{ TrustsReadAt() time.Time }) {
 	}))
 }
 
+// watchClock exports how far this host's clock is from the trusted IdPs'
+// (docs/security-catalogue.md row 25): tokens carry their issuer's clock,
+// and an offset approaching jwt.leeway (at most 60s) refuses fresh tokens
+// or accepts expired ones late. Alert well below the leeway.
+func (m *metrics) watchClock(v interface{ ClockOffset() (time.Duration, bool) }) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "usher_idp_clock_offset_seconds",
+		Help: "This host's clock minus a trusted IdP's (its key set answer's Date header), the largest in either direction; 0 before any key set was fetched.",
+	}, func() float64 {
+		d, _ := v.ClockOffset()
+		return d.Seconds()
+	}))
+}
+
 // mux serves /healthz, /readyz and /metrics.
 func (m *metrics) mux() *http.ServeMux {
 	mux := http.NewServeMux()

@@ -230,6 +230,7 @@ func (s *server) newAuthorizer(context.Context) error {
 	s.authz = a
 	s.metrics.watchCaches(a)
 	s.metrics.watchTrusts(verifier)
+	s.metrics.watchClock(verifier)
 	return nil
 }
 
