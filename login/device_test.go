@@ -335,6 +335,8 @@ func TestDeviceRedeemRace(t *testing.T) {
 	d := h.startDevice(nil)
 	h.approve(h.login(alice), d.UserCode)
 	const n = 16
+	h.dev.lookups = new(sync.WaitGroup)
+	h.dev.lookups.Add(n)
 	codes := make([]int, n)
 	var wg sync.WaitGroup
 	start := make(chan struct{})

@@ -16,6 +16,10 @@ type memDevice struct {
 	mu      sync.Mutex
 	codes   map[authz.KeyHash]login.DeviceCode
 	clients map[string]login.Client
+	// lookups, when set, holds each DeviceCode lookup until that many
+	// are waiting, so that racing polls all read the code before any
+	// redeems it: only the redemption's one winner can then stop them.
+	lookups *sync.WaitGroup
 }
 
 func newMemDevice() *memDevice {
@@ -36,8 +40,12 @@ func (m *memDevice) CreateDeviceCode(_ context.Context, d login.DeviceCode) erro
 
 func (m *memDevice) DeviceCode(_ context.Context, hash authz.KeyHash) (login.DeviceCode, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	d, ok := m.codes[hash]
+	m.mu.Unlock()
+	if m.lookups != nil {
+		m.lookups.Done()
+		m.lookups.Wait()
+	}
 	if !ok {
 		return login.DeviceCode{}, notFound("device code")
 	}
