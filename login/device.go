@@ -273,7 +273,7 @@ func (a *App) devicePage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		var e *appError
 		if errors.As(err, &e) && e.status == http.StatusUnauthorized {
-			lq := url.Values{"next": {a.cfg.LoginURL + r.URL.RequestURI()}}
+			lq := url.Values{"next": {r.URL.RequestURI()}}
 			if t := q.Get("tenant"); t != "" && authz.ValidateTenant(t) == nil {
 				lq.Set("tenant", t)
 			}

@@ -150,9 +150,14 @@ func TestDeviceFlow(t *testing.T) {
 
 	// Not signed in: through login and back.
 	w = h.do(httptest.NewRequest(http.MethodGet, "/device?user_code="+d.UserCode, nil))
-	next := url.Values{"next": {loginURL + "/device?user_code=" + d.UserCode}}.Encode()
+	next := url.Values{"next": {"/device?user_code=" + d.UserCode}}.Encode()
 	if w.Code != http.StatusFound || w.Header().Get("Location") != "/login?"+next {
 		t.Errorf("/device signed out: %d Location %q", w.Code, w.Header().Get("Location"))
+	}
+	fc, au := h.start("oidc", "/device?user_code="+d.UserCode)
+	_, q := h.idp.issueCode(t, au, alice)
+	if w := h.callback(q, fc); w.Header().Get("Location") != "/device?user_code="+d.UserCode {
+		t.Errorf("after login the browser goes to %q, want back to the device page", w.Header().Get("Location"))
 	}
 
 	if e, _ := oauthAnswer(t, h.poll(d.DeviceCode)); e != "authorization_pending" {
