@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/usher-dev/usher/authz"
 )
@@ -168,7 +169,7 @@ func (a *App) deviceAuthorize(w http.ResponseWriter, r *http.Request) error {
 	}
 	d := DeviceCode{
 		Hash: authz.HashAPIKey(dc), ClientID: c.ID, Tenant: tenant, Scope: req.Scope,
-		RemoteAddr: clientAddr(r), UserAgent: r.UserAgent(), CreatedAt: now, ExpiresAt: now.Add(DeviceCodeTTL),
+		RemoteAddr: clientAddr(r), UserAgent: truncate(r.UserAgent(), maxUserAgent), CreatedAt: now, ExpiresAt: now.Add(DeviceCodeTTL),
 		Interval: DeviceInterval,
 	}
 	for try := 0; ; try++ {
@@ -195,6 +196,20 @@ func (a *App) deviceAuthorize(w http.ResponseWriter, r *http.Request) error {
 		ExpiresIn:               int64(DeviceCodeTTL / time.Second), Interval: int64(DeviceInterval / time.Second),
 	})
 	return nil
+}
+
+// maxUserAgent caps the device's user agent kept and shown.
+const maxUserAgent = 200
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // deviceCSRF is the approval form's CSRF token: a MAC of the session id
@@ -288,6 +303,12 @@ func (a *App) devicePage(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	d, c, err := a.findUserCode(ctx, r, s, typed)
+	var e *appError
+	if err != nil && errors.As(err, &e) && e.status < 500 && !wantsJSON(r) {
+		// A person: the form again, with what was wrong.
+		a.render(w, r, e.status, "device", map[string]any{"Email": s.Email, "Tenant": s.Tenant, "Error": e.msg, "Reason": e.code})
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/usher-dev/usher/login"
 )
@@ -264,5 +265,27 @@ func TestOAuthRevoke(t *testing.T) {
 	v := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tk.RefreshToken}, "client_id": {login.BuiltinClientID}}
 	if e, r := oauthAnswer(t, h.do(form("/oauth/token", v))); e != "invalid_grant" || r == "" {
 		t.Errorf("refresh after revocation: %s %s", e, r)
+	}
+}
+
+// TestDevicePageWrongCodeHTML: a person who mistypes the code gets the
+// entry form again with what was wrong, and a long user agent is cut.
+func TestDevicePageWrongCodeHTML(t *testing.T) {
+	h := newHarness(t)
+	cookie := h.login(alice)
+	w := h.confirmPage(cookie, "BBBB-BBBB", "")
+	if body := w.Body.String(); w.Code != http.StatusBadRequest || !strings.Contains(body, `data-reason="user_code_unknown"`) ||
+		!strings.Contains(body, `name="user_code"`) {
+		t.Errorf("wrong code: %d\n%s", w.Code, body)
+	}
+	r := form("/oauth/device/code", url.Values{"client_id": {login.BuiltinClientID}})
+	r.Header.Set("User-Agent", strings.Repeat("é", 300))
+	if w := h.do(r); w.Code != http.StatusOK {
+		t.Fatalf("device code: %d", w.Code)
+	}
+	for _, d := range h.dev.codes {
+		if len(d.UserAgent) > 200 || !utf8.ValidString(d.UserAgent) {
+			t.Errorf("user agent kept: %d bytes, valid UTF-8 %v", len(d.UserAgent), utf8.ValidString(d.UserAgent))
+		}
 	}
 }
