@@ -24,34 +24,31 @@ const GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 
 // metadata is RFC 8414 section 2, for what the login app serves.
 type metadata struct {
-	Issuer                         string   `json:"issuer"`
-	DeviceAuthorizationEndpoint    string   `json:"device_authorization_endpoint"`
-	TokenEndpoint                  string   `json:"token_endpoint"`
-	RevocationEndpoint             string   `json:"revocation_endpoint"`
-	GrantTypesSupported            []string `json:"grant_types_supported"`
-	ResponseTypesSupported         []string `json:"response_types_supported"`
-	TokenEndpointAuthMethods       []string `json:"token_endpoint_auth_methods_supported"`
-	RevocationEndpointAuthMethods  []string `json:"revocation_endpoint_auth_methods_supported"`
-	CodeChallengeMethodsSupported  []string `json:"code_challenge_methods_supported"`
-	ServiceDocumentation           string   `json:"service_documentation,omitempty"`
-	UsherDeviceVerificationURI     string   `json:"device_verification_uri"`
-	UsherDeviceCodeLifetimeSeconds int64    `json:"device_code_lifetime"`
+	Issuer                      string   `json:"issuer"`
+	DeviceAuthorizationEndpoint string   `json:"device_authorization_endpoint"`
+	TokenEndpoint               string   `json:"token_endpoint"`
+	RevocationEndpoint          string   `json:"revocation_endpoint"`
+	GrantTypesSupported         []string `json:"grant_types_supported"`
+	// ResponseTypesSupported is empty: there is no authorization
+	// endpoint for clients (the device grant needs none).
+	ResponseTypesSupported        []string `json:"response_types_supported"`
+	TokenEndpointAuthMethods      []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethods []string `json:"revocation_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported"`
 }
 
 func (a *App) metadata(w http.ResponseWriter, _ *http.Request) error {
 	base := a.cfg.LoginURL
 	writeJSON(w, http.StatusOK, metadata{
-		Issuer:                         base,
-		DeviceAuthorizationEndpoint:    base + "/oauth/device/code",
-		TokenEndpoint:                  base + "/oauth/token",
-		RevocationEndpoint:             base + "/oauth/revoke",
-		GrantTypesSupported:            []string{GrantDeviceCode, "refresh_token"},
-		ResponseTypesSupported:         []string{},
-		TokenEndpointAuthMethods:       []string{"none"},
-		RevocationEndpointAuthMethods:  []string{"none"},
-		CodeChallengeMethodsSupported:  []string{"S256"},
-		UsherDeviceVerificationURI:     base + "/device",
-		UsherDeviceCodeLifetimeSeconds: int64(DeviceCodeTTL / time.Second),
+		Issuer:                        base,
+		DeviceAuthorizationEndpoint:   base + "/oauth/device/code",
+		TokenEndpoint:                 base + "/oauth/token",
+		RevocationEndpoint:            base + "/oauth/revoke",
+		GrantTypesSupported:           []string{GrantDeviceCode, "refresh_token"},
+		ResponseTypesSupported:        []string{},
+		TokenEndpointAuthMethods:      []string{"none"},
+		RevocationEndpointAuthMethods: []string{"none"},
+		CodeChallengeMethodsSupported: []string{"S256"},
 	})
 	return nil
 }
