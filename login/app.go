@@ -42,6 +42,8 @@ type Deps struct {
 	Users         Users
 	Seats         SeatLister
 	Once          OnceMarks
+	DeviceCodes   DeviceCodes
+	Clients       Clients
 	Providers     ProviderSource
 	SigningKeys   SigningKeys
 	// Tokens says what usher access tokens look like (the same as Check's).
@@ -63,6 +65,10 @@ type App struct {
 	flowKey []byte
 	pages   map[string]*template.Template
 	static  fs.FS
+	csrfKey []byte
+	// wrongCodes counts wrong user codes per session and per address;
+	// deviceReqs device authorization requests per address.
+	wrongCodes, deviceReqs *limiter
 }
 
 // New returns the login app for cfg (defaults applied, then validated)
@@ -71,7 +77,7 @@ type App struct {
 func New(cfg Config, d Deps) (*App, error) {
 	cfg = cfg.WithDefaults()
 	errs := []error{cfg.Validate()}
-	if d.Sessions == nil || d.RefreshTokens == nil || d.Users == nil || d.Seats == nil || d.Once == nil || d.Providers == nil || d.SigningKeys == nil {
+	if d.Sessions == nil || d.RefreshTokens == nil || d.Users == nil || d.Seats == nil || d.Once == nil || d.DeviceCodes == nil || d.Clients == nil || d.Providers == nil || d.SigningKeys == nil {
 		errs = append(errs, errors.New("login: a storage dependency is missing"))
 	}
 	if d.Seal.IsZero() {
@@ -100,7 +106,11 @@ func New(cfg Config, d Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{cfg: cfg, d: d, flowKey: flowKey(cfg.SessionKey), pages: pages, static: static}, nil
+	return &App{
+		cfg: cfg, d: d, flowKey: flowKey(cfg.SessionKey), pages: pages, static: static, csrfKey: csrfKey(cfg.SessionKey),
+		wrongCodes: newLimiter(wrongCodeLimit, wrongCodeWindow, limiterMaxKeys),
+		deviceReqs: newLimiter(deviceReqLimit, deviceReqWindow, limiterMaxKeys),
+	}, nil
 }
 
 // Config returns the app's configuration with defaults applied.
@@ -118,6 +128,12 @@ func (a *App) Mount(mux *http.ServeMux) {
 	mux.Handle("GET /whoami", a.handle(a.whoami))
 	mux.Handle("POST /auth/oidc/validate", a.handle(a.validate))
 	mux.Handle("POST /auth/oidc/refresh", a.handle(a.refresh))
+	mux.Handle("GET "+MetadataPath, a.handle(a.metadata))
+	mux.Handle("POST /oauth/device/code", a.handle(a.deviceAuthorize))
+	mux.Handle("GET /device", a.handle(a.devicePage))
+	mux.Handle("POST /device", a.handle(a.deviceDecide))
+	mux.Handle("POST /oauth/token", a.handle(a.token))
+	mux.Handle("POST /oauth/revoke", a.handle(a.revoke))
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(a.static)))
 	mux.Handle("/", a.handle(func(http.ResponseWriter, *http.Request) error {
 		return &appError{status: http.StatusNotFound, code: "not_found", msg: "There is nothing here."}
@@ -256,7 +272,10 @@ func (a *App) fail(w http.ResponseWriter, r *http.Request, err error) {
 	a.d.Log.Log(r.Context(), level, "login request refused", "request_id", rid, "path", r.URL.Path,
 		"status", e.status, "reason", e.code, "err", e.err)
 	if wantsJSON(r) {
-		if e.status == http.StatusUnauthorized {
+		switch {
+		case e.oauth == "invalid_client":
+			w.Header().Set("WWW-Authenticate", `Basic realm="usher"`)
+		case e.status == http.StatusUnauthorized:
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		}
 		body := map[string]string{"error": e.code, "error_description": e.msg, "reason": e.code, "request_id": rid}
@@ -275,7 +294,7 @@ func (a *App) fail(w http.ResponseWriter, r *http.Request, err error) {
 // answer JSON when Accept names JSON and not HTML.
 func wantsJSON(r *http.Request) bool {
 	switch r.URL.Path {
-	case "/whoami", "/auth/oidc/validate", "/auth/oidc/refresh":
+	case "/whoami", "/auth/oidc/validate", "/auth/oidc/refresh", MetadataPath, "/oauth/device/code", "/oauth/token", "/oauth/revoke":
 		return true
 	}
 	acc := r.Header.Get("Accept")
@@ -290,7 +309,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // parsePages parses each page with the shared layout.
 func parsePages() (map[string]*template.Template, error) {
-	names := []string{"login", "error", "signed_out", "home", "logout_confirm"}
+	names := []string{"login", "error", "signed_out", "home", "logout_confirm", "device", "device_confirm", "device_done"}
 	pages := make(map[string]*template.Template, len(names))
 	for _, n := range names {
 		t, err := template.ParseFS(assets, "templates/layout.html.tmpl", "templates/"+n+".html.tmpl")

@@ -44,6 +44,7 @@ type harness struct {
 	idp   *fakeIdP
 	prov  *login.OIDC
 	st    *memStore
+	dev   *memDevice
 	clock *testclock.Clock
 	seal  seal.Key
 	cfg   login.Config
@@ -78,6 +79,7 @@ func newHarness(t *testing.T, edit ...func(*login.Config)) *harness {
 	h := &harness{t: t, clock: clock, seal: key, cfg: cfg}
 	h.idp = startFakeIdP(t, clock.Now)
 	h.st = newMemStore(authz.SigningKey{ID: "abcdefghijklmnop", Tenant: tenant, Secret: []byte(strings.Repeat("s", 32))}, testSeats...)
+	h.dev = newMemDevice()
 	h.prov, err = login.NewOIDC(login.OIDCConfig{
 		Tenant: tenant, Name: "Acme SSO", IssuerURL: h.idp.URL, ClientID: h.idp.ClientID, ClientSecret: h.idp.Secret,
 		RedirectURL: cfg.WithDefaults().RedirectURL, Now: clock.Now,
@@ -87,6 +89,7 @@ func newHarness(t *testing.T, edit ...func(*login.Config)) *harness {
 	}
 	h.app, err = login.New(cfg, login.Deps{
 		Sessions: h.st, RefreshTokens: h.st, Users: h.st, Seats: h.st, Once: h.st, SigningKeys: h.st,
+		DeviceCodes: h.dev, Clients: h.dev,
 		Providers: func(_ context.Context, tn string) ([]login.Provider, error) {
 			if tn != tenant {
 				return nil, nil

@@ -25,65 +25,76 @@ func familyEnded(reason, msg string, err error) error {
 	return invalidGrant(reason, msg, err)
 }
 
+// refresh is POST /auth/oidc/refresh; POST /oauth/token with
+// grant_type=refresh_token is the other door to the same rotate.
 func (a *App) refresh(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
 	req, err := parseTokenRequest(r)
 	if err != nil {
 		return err
 	}
+	resp, err := a.rotate(r.Context(), req, "")
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// rotate consumes a refresh token and answers a new pair. clientID, when
+// not empty, is the OAuth client asking: a family one client started is
+// not refreshed by another.
+func (a *App) rotate(ctx context.Context, req tokenRequest, clientID string) (tokenResponse, error) {
+	fail := func(err error) (tokenResponse, error) { return tokenResponse{}, err }
 	if req.RefreshToken == "" {
-		return invalidRequest("refresh_token is required.", nil)
+		return fail(invalidRequest("refresh_token is required.", nil))
 	}
 	if !validRefreshToken(req.RefreshToken) {
-		return invalidGrant("refresh_token_invalid", "The refresh token is not valid.", nil)
+		return fail(invalidGrant("refresh_token_invalid", "The refresh token is not valid.", nil))
 	}
 	now := a.d.Now()
 	c, err := a.d.RefreshTokens.ClaimRefreshToken(ctx, authz.HashAPIKey(req.RefreshToken), now)
 	if errors.Is(err, authz.ErrNotFound) {
-		return invalidGrant("refresh_token_invalid", "The refresh token is not valid.", nil)
+		return fail(invalidGrant("refresh_token_invalid", "The refresh token is not valid.", nil))
 	}
 	if err != nil {
-		return storeError(fmt.Errorf("claim refresh token: %w", err))
+		return fail(storeError(fmt.Errorf("claim refresh token: %w", err)))
 	}
 	if !now.Before(c.Token.ExpiresAt) {
-		return invalidGrant("refresh_token_expired", "The refresh token has expired; sign in again.", nil)
+		return fail(invalidGrant("refresh_token_expired", "The refresh token has expired; sign in again.", nil))
 	}
 	s, err := a.d.Sessions.Session(ctx, c.Token.Family)
 	switch {
 	case errors.Is(err, authz.ErrNotFound):
-		return invalidGrant("refresh_token_invalid", "The refresh token is not valid.", err)
+		return fail(invalidGrant("refresh_token_invalid", "The refresh token is not valid.", err))
 	case err != nil:
-		return storeError(fmt.Errorf("load session: %w", err))
+		return fail(storeError(fmt.Errorf("load session: %w", err)))
 	case s.Tenant != c.Token.Tenant:
-		return invalidGrant("refresh_token_invalid", "The refresh token is not valid.", errors.New("family of another tenant"))
+		return fail(invalidGrant("refresh_token_invalid", "The refresh token is not valid.", errors.New("family of another tenant")))
 	case !s.RevokedAt.IsZero():
-		return invalidGrant("session_revoked", "This sign-in was ended; sign in again.", nil)
+		return fail(invalidGrant("session_revoked", "This sign-in was ended; sign in again.", nil))
 	case !now.Before(s.ExpiresAt):
-		return invalidGrant("session_expired", "This sign-in has expired; sign in again.", nil)
+		return fail(invalidGrant("session_expired", "This sign-in has expired; sign in again.", nil))
+	case clientID != "" && s.ClientID != "" && s.ClientID != clientID:
+		return fail(invalidGrant("refresh_token_invalid", "The refresh token is not valid.", errors.New("family of another client")))
 	}
 	if !c.Won {
 		if now.Sub(c.ConsumedAt) > a.cfg.RefreshReuseGrace {
 			a.d.Log.WarnContext(ctx, "refresh token reused after the grace window: family revoked",
 				"request_id", requestID(ctx), "tenant", s.Tenant, "session", s.ID, "consumed_at", c.ConsumedAt)
 			if err := a.d.Sessions.RevokeSession(ctx, s.Tenant, s.ID); err != nil {
-				return storeError(fmt.Errorf("revoke family: %w", err))
+				return fail(storeError(fmt.Errorf("revoke family: %w", err)))
 			}
-			return familyEnded("refresh_token_reused", "The refresh token was already used; sign in again.", nil)
+			return fail(familyEnded("refresh_token_reused", "The refresh token was already used; sign in again.", nil))
 		}
 		// An honest race inside the grace window: a new pair of the same
 		// family. Only the winner talks to the IdP.
 	} else if s, err = a.refreshGroups(ctx, s, now); err != nil {
-		return err
+		return fail(err)
 	}
 	if err := a.d.Sessions.TouchSessions(ctx, map[string]time.Time{s.ID: now}); err != nil {
-		return storeError(fmt.Errorf("touch session: %w", err))
+		return fail(storeError(fmt.Errorf("touch session: %w", err)))
 	}
-	resp, err := a.issueTokens(ctx, s)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return a.issueTokens(ctx, s)
 }
 
 // refreshGroups re-reads the person's identity and groups from the IdP

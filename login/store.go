@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/usher-dev/usher/authz"
@@ -148,4 +149,105 @@ type OnceMarks interface {
 // Check maps an IdP token's groups.
 type SeatLister interface {
 	Seats(ctx context.Context, tenant string) ([]authz.Seat, error)
+}
+
+// DeviceCode is one device authorization request (RFC 8628). Only the
+// device code's hash is stored; the user code is stored in its canonical
+// form (8 letters, no dash).
+type DeviceCode struct {
+	Hash     authz.KeyHash
+	UserCode string
+	ClientID string
+	// Tenant is the tenant the device asked for ("" when it named none:
+	// the approver's tenant).
+	Tenant string
+	Scope  string
+	// RemoteAddr and UserAgent describe the device's request, shown on
+	// the approval page so that a phished code stands out.
+	RemoteAddr string
+	UserAgent  string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	// Interval is the polling interval the device must keep; slow_down
+	// raises it. LastPollAt is the device's last poll (zero: none yet).
+	Interval   time.Duration
+	LastPollAt time.Time
+	// Decision is nil until a person approves or denies the code.
+	Decision *DeviceDecision
+	// RedeemedAt is when the device redeemed the approved code (zero:
+	// not yet).
+	RedeemedAt time.Time
+}
+
+// DeviceDecision is a person's approval or denial of a device code.
+type DeviceDecision struct {
+	Approved bool
+	// SessionID is the approver's browser session; Tenant, Subject and
+	// Email say who they are.
+	SessionID string
+	Tenant    string
+	Subject   string
+	Email     string
+	At        time.Time
+}
+
+// DeviceCodes stores device authorization requests. The decision and
+// the redemption of a code each have exactly one winner on FerretDB and
+// MongoDB (a marker insert under a unique _id). Expiry is the caller's
+// to check on every read.
+type DeviceCodes interface {
+	// CreateDeviceCode stores a new request; a user code already in use
+	// (by any code not yet pruned) is an error wrapping ErrUserCodeTaken.
+	CreateDeviceCode(ctx context.Context, d DeviceCode) error
+	// DeviceCode and DeviceCodeByUserCode look a request up, with its
+	// decision and redemption; nothing matching wraps authz.ErrNotFound.
+	DeviceCode(ctx context.Context, hash authz.KeyHash) (DeviceCode, error)
+	DeviceCodeByUserCode(ctx context.Context, userCode string) (DeviceCode, error)
+	// DecideDeviceCode records a decision: the first decision of a code
+	// wins (won true); every later one answers won false and changes
+	// nothing.
+	DecideDeviceCode(ctx context.Context, hash authz.KeyHash, d DeviceDecision) (won bool, err error)
+	// PollDeviceCode records a poll at at and the interval the device
+	// must now keep (slow_down raises it).
+	PollDeviceCode(ctx context.Context, hash authz.KeyHash, at time.Time, interval time.Duration) error
+	// RedeemDeviceCode consumes an approved code at at: exactly one
+	// redemption wins, however many race; the others answer false.
+	RedeemDeviceCode(ctx context.Context, hash authz.KeyHash, at time.Time) (won bool, err error)
+}
+
+// ErrUserCodeTaken is CreateDeviceCode's answer for a user code in use.
+var ErrUserCodeTaken = errors.New("user code in use")
+
+// BuiltinClientID is the public OAuth client every install has: usher's
+// own CLI.
+const BuiltinClientID = "usher-cli"
+
+// Client is an OAuth client of the login app. Every client is public
+// (RFC 6749 section 2.1): it has no secret and never authenticates with
+// one.
+type Client struct {
+	ID string
+	// Tenant is the tenant whose people may approve the client's
+	// requests; "" for the built-in client, which serves every tenant.
+	Tenant    string
+	Name      string
+	Public    bool
+	CreatedAt time.Time
+}
+
+// BuiltinClient is the usher-cli client.
+var BuiltinClient = Client{ID: BuiltinClientID, Name: "usher CLI", Public: true}
+
+// Clients stores the OAuth clients operators register. The built-in
+// client (BuiltinClientID) always exists and cannot be added or removed.
+type Clients interface {
+	// Client finds a client by id; an unknown one wraps
+	// authz.ErrNotFound.
+	Client(ctx context.Context, id string) (Client, error)
+	// AddClient registers a public client; an id in use is an error.
+	AddClient(ctx context.Context, c Client) error
+	// ListClients lists the built-in client and a tenant's clients
+	// (every tenant's when tenant is empty).
+	ListClients(ctx context.Context, tenant string) ([]Client, error)
+	RemoveClient(ctx context.Context, tenant, id string) error
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -22,11 +23,23 @@ import (
 // refresh token (refresh.go). Both parse the request once into a
 // tokenRequest and answer a tokenResponse or an OAuth error.
 
-// tokenRequest is a token endpoint's request, from a form or a JSON body.
+// tokenRequest is a token endpoint's request, from a form or a JSON body,
+// parsed once (parseTokenRequest); each grant reads its own fields.
 type tokenRequest struct {
+	GrantType    string `json:"grant_type"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	DeviceCode   string `json:"device_code"`
 	IDToken      string `json:"id_token"`
 	RefreshToken string `json:"refresh_token"`
+	Scope        string `json:"scope"`
 	Tenant       string `json:"tenant"`
+	// Token and TokenTypeHint are RFC 7009's revocation request.
+	Token         string `json:"token"`
+	TokenTypeHint string `json:"token_type_hint"`
+	// SecretSent is true when the client presented a non-empty secret
+	// (client_secret or HTTP Basic); a public client never may.
+	SecretSent bool `json:"-"`
 }
 
 // tokenResponse is usher's tokens (RFC 6749 section 5.1).
@@ -73,12 +86,34 @@ func parseTokenRequest(r *http.Request) (tokenRequest, error) {
 				return req, invalidRequest(fmt.Sprintf("The parameter %s is given more than once.", k), nil)
 			}
 		}
-		req.IDToken = r.PostForm.Get("id_token")
-		req.RefreshToken = r.PostForm.Get("refresh_token")
-		req.Tenant = r.PostForm.Get("tenant")
+		f := r.PostForm.Get
+		req = tokenRequest{
+			GrantType: f("grant_type"), ClientID: f("client_id"), ClientSecret: f("client_secret"),
+			DeviceCode: f("device_code"), IDToken: f("id_token"), RefreshToken: f("refresh_token"),
+			Scope: f("scope"), Tenant: f("tenant"), Token: f("token"), TokenTypeHint: f("token_type_hint"),
+		}
 	}
-	if len(req.IDToken) > maxTokenParam || len(req.RefreshToken) > maxTokenParam {
-		return req, invalidRequest("A parameter is too long.", nil)
+	for _, v := range []string{req.GrantType, req.ClientID, req.ClientSecret, req.DeviceCode, req.IDToken,
+		req.RefreshToken, req.Scope, req.Tenant, req.Token, req.TokenTypeHint} {
+		if len(v) > maxTokenParam {
+			return req, invalidRequest("A parameter is too long.", nil)
+		}
+	}
+	req.SecretSent = req.ClientSecret != ""
+	// HTTP Basic client authentication (RFC 6749 section 2.3.1): the id
+	// and secret are form-encoded. An empty secret is no secret (what
+	// golang.org/x/oauth2 sends for a public client).
+	if id, secret, ok := r.BasicAuth(); ok {
+		uid, err1 := url.QueryUnescape(id)
+		usecret, err2 := url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			return req, invalidClient("The Authorization header could not be read.")
+		}
+		if req.ClientID != "" && req.ClientID != uid {
+			return req, invalidRequest("Two different client ids were sent.", nil)
+		}
+		req.ClientID = uid
+		req.SecretSent = req.SecretSent || usecret != ""
 	}
 	return req, nil
 }

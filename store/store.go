@@ -45,6 +45,10 @@ const (
 	colInvitations        = "invitations"
 	colProviders          = "identity_providers"
 	colOnceMarks          = "once_marks"
+	colDeviceCodes        = "device_codes"
+	colDeviceDecisions    = "device_decisions"
+	colDeviceRedemptions  = "device_redemptions"
+	colClients            = "oauth_clients"
 )
 
 // DefaultDatabase is used when the MongoDB URI names no database.
@@ -216,6 +220,10 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		// already says so, this says it to whoever reads the indexes.
 		{colProviders, bson.D{{Key: "tenant", Value: 1}, {Key: "type", Value: 1}}, true},
 		{colOnceMarks, bson.D{{Key: "expires_at", Value: 1}}, false},
+		// A user code names one pending request.
+		{colDeviceCodes, bson.D{{Key: "user_code", Value: 1}}, true},
+		{colDeviceCodes, bson.D{{Key: "expires_at", Value: 1}}, false},
+		{colClients, bson.D{{Key: "tenant", Value: 1}}, false},
 	}
 	for _, i := range idx {
 		m := mongo.IndexModel{Keys: i.keys}

@@ -96,6 +96,7 @@ func newRoot(e *env) *cobra.Command {
 		newExplainCmd(e),
 		newUserCmd(e),
 		newSessionCmd(e),
+		newClientCmd(e),
 		newIdPCmd(e),
 		newBenchCmd(e),
 		newVersionCmd(e),
