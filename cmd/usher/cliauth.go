@@ -149,9 +149,9 @@ func (c *authClient) clockSkew() (time.Duration, bool) {
 
 func (c *authClient) skewError(what string) error {
 	skew, _ := c.clockSkew()
-	dir := "ahead of"
+	dir := "behind" // the server's clock is ahead
 	if skew < 0 {
-		dir, skew = "behind", -skew
+		dir, skew = "ahead of", -skew
 	}
 	return fmt.Errorf("%s: this machine's clock is %s %s %s's: fix the clock (e.g. `timedatectl set-ntp true`) and retry",
 		what, skew.Round(time.Second), dir, c.server)
