@@ -195,7 +195,7 @@ func (c *authClient) discover(ctx context.Context) (metadata, error) {
 	if err != nil {
 		return m, c.unreachable(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return m, fmt.Errorf("%s answered %s for its OAuth metadata (%s): is it usher's login app?", c.server, resp.Status, req.URL)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
@@ -164,7 +165,11 @@ func loginError(client *authClient, what string, err error) error {
 // openBrowser opens url with the desktop's opener, if there is a desktop
 // and an opener. It reports whether it started one; the person can
 // always type the URL themselves.
-func openBrowser(e *env, url string) bool {
+func openBrowser(e *env, target string) bool {
+	// Only a web page: never a file, a scheme handler or an option.
+	if u, err := url.Parse(target); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return false
+	}
 	var name string
 	switch runtime.GOOS {
 	case "darwin":
@@ -183,7 +188,7 @@ func openBrowser(e *env, url string) bool {
 	if err != nil {
 		return false
 	}
-	cmd := exec.Command(bin, url)
+	cmd := exec.Command(bin, target) //nolint:gosec // the opener found on PATH, with an http(s) URL
 	cmd.Stdout, cmd.Stderr = nil, nil
 	cmd.Env = append(os.Environ(), "DISPLAY="+e.getenv("DISPLAY"), "WAYLAND_DISPLAY="+e.getenv("WAYLAND_DISPLAY"))
 	if err := cmd.Start(); err != nil {

@@ -71,7 +71,7 @@ func (s *session) revoke(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("could not revoke the login: %w", s.client.unreachable(err))
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	// RFC 7009 §2.2: 200 also for a token that was already invalid.
 	if resp.StatusCode != http.StatusOK {

@@ -63,7 +63,7 @@ func fetchWhoami(ctx context.Context, c *authClient, token string) (whoamiAnswer
 	if err != nil {
 		return w, c.unreachable(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return w, c.unreachable(err)

@@ -136,7 +136,7 @@ func (f *File) Save(path string) error {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
 	if st, err := os.Stat(dir); err == nil && runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(dir, 0o700); err != nil {
+		if err := os.Chmod(dir, 0o700); err != nil { //nolint:gosec // a directory: 0700 is owner-only
 			return fmt.Errorf("restrict %s to its owner: %w", dir, err)
 		}
 	}
@@ -148,7 +148,7 @@ func (f *File) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("write credentials: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
+	defer func() { _ = os.Remove(tmp.Name()) }() // a no-op once renamed
 	if _, err := tmp.Write(append(b, '\n')); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write credentials: %w", err)
