@@ -28,6 +28,7 @@ type standIn struct {
 	tokenTTL   int           // expires_in of access tokens
 	dateOffset time.Duration // added to the Date header: the server's clock
 	whoamiCode string        // when set, /whoami refuses with this reason
+	complete   string        // when set, the verification_uri_complete
 
 	tenant   string // asked for at /oauth/device/code
 	polls    []time.Time
@@ -108,13 +109,16 @@ func (s *standIn) deviceCode(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.tenant = r.PostFormValue("tenant")
-	exp := s.expiresIn
+	exp, complete := s.expiresIn, s.complete
 	s.mu.Unlock()
+	if complete == "" {
+		complete = s.srv.URL + "/device?user_code=BCDF-GHJK"
+	}
 	answerJSON(w, map[string]any{
 		"device_code":               "dc-secret",
 		"user_code":                 "BCDF-GHJK",
 		"verification_uri":          s.srv.URL + "/device",
-		"verification_uri_complete": s.srv.URL + "/device?user_code=BCDF-GHJK",
+		"verification_uri_complete": complete,
 		"expires_in":                exp,
 		"interval":                  1,
 	})
