@@ -204,7 +204,7 @@ func (c *authClient) discover(ctx context.Context) (metadata, error) {
 	}
 	// RFC 8414 §3.3: the issuer must be the URL the metadata was asked of.
 	if strings.TrimRight(m.Issuer, "/") != c.server {
-		return m, fmt.Errorf("%s's metadata names issuer %q: use --server %s", c.server, m.Issuer, m.Issuer)
+		return m, fmt.Errorf("%s's OAuth metadata names another issuer, %q: refusing it (RFC 8414 §3.3); check --server", c.server, m.Issuer)
 	}
 	for name, ep := range map[string]string{"device_authorization_endpoint": m.DeviceAuthorizationEndpoint, "token_endpoint": m.TokenEndpoint} {
 		if ep == "" {

@@ -53,7 +53,8 @@ func expireSoon(t *testing.T, env map[string]string, server string) {
 }
 
 // TestLoginAnswers: each way a device login ends, with its message and
-// exit code (RFC 8628 §3.5).
+// exit code (RFC 8628 §3.5). On success the CLI says who approved, from
+// the server (Catalogue row 82, the client's side).
 func TestLoginAnswers(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -112,7 +113,8 @@ func TestLoginAnswers(t *testing.T) {
 }
 
 // TestLoginPollInterval: the CLI polls no faster than the interval, and
-// after slow_down 5 s slower (RFC 8628 §3.5).
+// after slow_down 5 s slower (RFC 8628 §3.5). Catalogue row 77 (the
+// client's side).
 func TestLoginPollInterval(t *testing.T) {
 	t.Parallel()
 	s := newStandIn(t)
@@ -229,6 +231,11 @@ func TestCLIAuthErrors(t *testing.T) {
 			s.srv.Close()
 		}, []string{"token"}, exitFailed,
 			`usher: cannot reach $SRV: Post "$SRV/oauth/token": dial tcp HOST: connect: connection refused; check the address (--server) and your network, then retry` + "\n"},
+		// Catalogue row 57
+		{"metadata of another issuer", func(t *testing.T, env map[string]string, s *standIn) {
+			s.set(func(s *standIn) { s.issuer = "https://login.evil.test" })
+		}, []string{"login", "--no-browser", "--server", "$SRV"}, exitFailed,
+			"usher: $SRV's OAuth metadata names another issuer, \"https://login.evil.test\": refusing it (RFC 8414 §3.3); check --server\n"},
 		{"login without a server", nil, []string{"login", "--no-browser"}, exitUsage,
 			"usher: usher login needs --server URL (the login app's address, e.g. https://login.example.com)\n"},
 		{"plain http to another host", nil, []string{"login", "--server", "http://login.example.com"}, exitUsage,

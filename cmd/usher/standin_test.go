@@ -29,6 +29,7 @@ type standIn struct {
 	dateOffset time.Duration // added to the Date header: the server's clock
 	whoamiCode string        // when set, /whoami refuses with this reason
 	complete   string        // when set, the verification_uri_complete
+	issuer     string        // when set, the metadata's issuer
 
 	tenant   string // asked for at /oauth/device/code
 	polls    []time.Time
@@ -83,8 +84,14 @@ func answerJSON(w http.ResponseWriter, v any) {
 
 func (s *standIn) metadata(w http.ResponseWriter, _ *http.Request) {
 	u := s.srv.URL
+	s.mu.Lock()
+	issuer := s.issuer
+	s.mu.Unlock()
+	if issuer == "" {
+		issuer = u
+	}
 	answerJSON(w, map[string]any{
-		"issuer":                        u,
+		"issuer":                        issuer,
 		"device_authorization_endpoint": u + "/oauth/device/code",
 		"token_endpoint":                u + "/oauth/token",
 		"revocation_endpoint":           u + "/oauth/revoke",
