@@ -112,8 +112,17 @@ type tokenFlags struct {
 
 func newTokenCmd(e *env) *cobra.Command {
 	var sf storeFlags
-	cmd := &cobra.Command{Use: "token", Short: "mint usher access tokens (for operators and tests)"}
-	sf.register(cmd.PersistentFlags(), e)
+	var server serverFlag
+	cmd := &cobra.Command{
+		Use:   "token [--server URL]",
+		Short: "print the CLI login's access token, refreshed when near expiry; `token mint` signs one for operators",
+		Long: "usher token prints a fresh access token of the CLI's login (usher login) alone on stdout, for\n" +
+			"  curl -H \"Authorization: Bearer $(usher token)\" ...\n" +
+			"It refreshes the token first when it is near expiry. Exit code 3: not logged in, or the login was revoked.",
+		Args: args(),
+		RunE: func(c *cobra.Command, _ []string) error { return printToken(c.Context(), e, &server) },
+	}
+	server.register(cmd.Flags(), e)
 
 	var f tokenFlags
 	var mk masterKeyFlag
@@ -150,6 +159,7 @@ func newTokenCmd(e *env) *cobra.Command {
 		},
 	}
 	fs := mint.Flags()
+	sf.register(fs, e)
 	fs.StringVar(&f.tenant, "tenant", "", "the tenant (required)")
 	fs.StringVar(&f.sub, "sub", "", "the subject (required)")
 	fs.StringVar(&f.email, "email", "", "the user's email")

@@ -77,6 +77,7 @@ func TestHelpGolden(t *testing.T) {
 		{"help-serve.golden", []string{"serve", "--help"}},
 		{"help-apikey-create.golden", []string{"apikey", "create", "--help"}},
 		{"help-seat-create.golden", []string{"seat", "create", "--help"}},
+		{"help-login.golden", []string{"login", "--help"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := usher(t, nil, tt.args...)

@@ -48,7 +48,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fmt.Fprintln(stderr, "usher: "+strings.ReplaceAll(msg, "\n", "\n  "))
 	var ue usageError
 	var de deniedError
+	var xe exitError
 	switch {
+	case errors.As(err, &xe):
+		return xe.code
 	case errors.As(err, &de):
 		return exitFailed
 	case errors.As(err, &ue), strings.HasPrefix(msg, "unknown command"):
@@ -99,6 +102,9 @@ func newRoot(e *env) *cobra.Command {
 		newClientCmd(e),
 		newIdPCmd(e),
 		newBenchCmd(e),
+		newLoginCmd(e),
+		newWhoamiCmd(e),
+		newLogoutCmd(e),
 		newVersionCmd(e),
 	)
 	return root
