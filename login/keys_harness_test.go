@@ -160,6 +160,8 @@ func (h *keysHarness) check(key, path string) authz.Decision {
 		Headers: map[string]string{authz.HeaderAPIKey: key}})
 }
 
+var regexpKey = regexp.MustCompile(`sk_[0-9A-Za-z]+`)
+
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // page reads GET /keys and its CSRF token.
