@@ -15,7 +15,7 @@ import (
 
 // TestPersonalKeysAPI: create, list and revoke one's own keys with the
 // session cookie and with a Bearer access token; the key is shown once
-// and Check accepts it until it is revoked.
+// and Check accepts it until it is revoked. Catalogue row 2.
 func TestPersonalKeysAPI(t *testing.T) {
 	h := newKeysHarness(t)
 	cookie := cred{cookie: h.login(keyAlice)}
@@ -68,7 +68,8 @@ func TestPersonalKeysAPI(t *testing.T) {
 	}
 }
 
-// TestPersonalKeysRefused: named cases with exact errors.
+// TestPersonalKeysRefused: named cases with exact errors. Catalogue row 38
+// (cookie requests from another site).
 func TestPersonalKeysRefused(t *testing.T) {
 	h := newKeysHarness(t)
 	bob := cred{cookie: h.login(keyBob)} // seat dev only
