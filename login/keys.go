@@ -156,11 +156,15 @@ func (a *App) createKey(ctx context.Context, s authz.Session, name, expiresIn st
 	if err != nil {
 		return APIKey{}, "", err
 	}
+	held, err := a.heldSeats(ctx, s)
+	if err != nil {
+		return APIKey{}, "", err
+	}
 	if len(seats) == 0 {
-		seats = slices.Clone(s.Seats)
+		seats = slices.Clone(held)
 	}
 	for _, seat := range seats {
-		if !slices.Contains(s.Seats, seat) {
+		if !slices.Contains(held, seat) {
 			return APIKey{}, "", keyErr(http.StatusForbidden, "seat_not_held",
 				"A key can only carry seats you hold now.", fmt.Errorf("seat %q not held", seat))
 		}
@@ -187,6 +191,31 @@ func (a *App) createKey(ctx context.Context, s authz.Session, name, expiresIn st
 	a.d.Log.InfoContext(ctx, "personal api key created", "request_id", requestID(ctx), "tenant", s.Tenant,
 		"session", s.ID, "key", k.ID)
 	return k, nk.Key, nil
+}
+
+// heldSeats are the seats the person holds now: those of the session in
+// hand that the freshest knowledge of them also gives (the person's
+// session whose groups were read last, another login's or a refresh's),
+// so that an older session cannot mint a key with a seat a newer login
+// found gone.
+func (a *App) heldSeats(ctx context.Context, s authz.Session) ([]string, error) {
+	ss, err := a.d.Sessions.ListSessions(ctx, s.Tenant, s.Email)
+	if err != nil {
+		return nil, storeError(fmt.Errorf("list sessions: %w", err))
+	}
+	latest := s
+	for _, o := range ss {
+		if o.GroupsCheckedAt.After(latest.GroupsCheckedAt) {
+			latest = o
+		}
+	}
+	held := make([]string, 0, len(s.Seats))
+	for _, seat := range s.Seats {
+		if slices.Contains(latest.Seats, seat) {
+			held = append(held, seat)
+		}
+	}
+	return held, nil
 }
 
 // ownKeys lists the person's keys.

@@ -177,3 +177,21 @@ func TestKeysPage(t *testing.T) {
 		t.Fatalf("bob revoking alice's key on the page: %d, want 404", w.Code)
 	}
 }
+
+// TestPersonalKeysOlderSession: a session from before the person's seats
+// shrank cannot mint a key with a lost seat, nor "all seats" including it.
+func TestPersonalKeysOlderSession(t *testing.T) {
+	h := newKeysHarness(t)
+	old := cred{cookie: h.login(keyAlice)} // admin and dev
+	h.clock.Advance(time.Minute)
+	fewer := keyAlice
+	fewer.Groups = []string{"engineers"} // dev only
+	h.login(fewer)
+	w := h.api(old, http.MethodPost, "/api/keys", map[string]any{"name": "adm", "seats": []string{"admin"}})
+	if w.Code != http.StatusForbidden || errorCode(t, w) != "seat_not_held" {
+		t.Fatalf("a lost seat through the older session: %d %s, want 403 seat_not_held", w.Code, w.Body)
+	}
+	if k := h.create(old, map[string]any{"name": "all"}); len(k.Seats) != 1 || k.Seats[0] != "dev" {
+		t.Fatalf("all seats through the older session: %v, want [dev]", k.Seats)
+	}
+}
