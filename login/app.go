@@ -46,6 +46,10 @@ type Deps struct {
 	Clients       Clients
 	Providers     ProviderSource
 	SigningKeys   SigningKeys
+	// APIKeys stores people's own API keys; without it /api/keys and
+	// /keys are not served. With it, SigningKeys must also look keys up
+	// by id (authz.SigningKeyLookup) for Bearer tokens on /api/keys.
+	APIKeys APIKeys
 	// Tokens says what usher access tokens look like (the same as Check's).
 	Tokens authz.TokenConfig
 	// Seal seals the IdP's tokens kept in sessions (the master key).
@@ -134,6 +138,9 @@ func (a *App) Mount(mux *http.ServeMux) {
 	mux.Handle("POST /device", a.handle(a.deviceDecide))
 	mux.Handle("POST /oauth/token", a.handle(a.token))
 	mux.Handle("POST /oauth/revoke", a.handle(a.revoke))
+	if a.d.APIKeys != nil {
+		a.mountKeys(mux)
+	}
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(a.static)))
 	mux.Handle("/", a.handle(func(http.ResponseWriter, *http.Request) error {
 		return &appError{status: http.StatusNotFound, code: "not_found", msg: "There is nothing here."}
@@ -297,6 +304,9 @@ func wantsJSON(r *http.Request) bool {
 	case "/whoami", "/auth/oidc/validate", "/auth/oidc/refresh", MetadataPath, "/oauth/device/code", "/oauth/token", "/oauth/revoke":
 		return true
 	}
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		return true
+	}
 	acc := r.Header.Get("Accept")
 	return strings.Contains(acc, "json") && !strings.Contains(acc, "text/html")
 }
@@ -309,7 +319,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // parsePages parses each page with the shared layout.
 func parsePages() (map[string]*template.Template, error) {
-	names := []string{"login", "error", "signed_out", "home", "logout_confirm", "device", "device_confirm", "device_done"}
+	names := []string{"login", "error", "signed_out", "home", "logout_confirm", "device", "device_confirm", "device_done", "keys"}
 	pages := make(map[string]*template.Template, len(names))
 	for _, n := range names {
 		t, err := template.ParseFS(assets, "templates/layout.html.tmpl", "templates/"+n+".html.tmpl")

@@ -145,6 +145,9 @@ func (a *App) refreshGroups(ctx context.Context, s authz.Session, now time.Time)
 	if err != nil {
 		var e *appError
 		if errors.As(err, &e) && e.status == http.StatusForbidden {
+			if err := a.trimKeys(ctx, s.Tenant, s.Email, nil, true); err != nil {
+				return s, err
+			}
 			return end("access_revoked", err)
 		}
 		return s, err
@@ -159,5 +162,8 @@ func (a *App) refreshGroups(ctx context.Context, s authz.Session, now time.Time)
 		return s, storeError(fmt.Errorf("update session groups: %w", err))
 	}
 	s.Groups, s.Seats, s.IDPRefresh, s.GroupsCheckedAt = groups, seats, sealed, now
+	if err := a.trimKeys(ctx, s.Tenant, s.Email, seats, false); err != nil {
+		return s, err
+	}
 	return s, nil
 }

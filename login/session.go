@@ -244,6 +244,11 @@ func sealAAD(sessionID, what string) []byte { return []byte("login/session/" + s
 // handle. The IdP's refresh and ID tokens are sealed.
 func (a *App) newSession(ctx context.Context, p Provider, tenant string, id Identity, groups, seats []string, cookie bool) (authz.Session, string, error) {
 	now := a.d.Now()
+	// The seats-shrink rule (keys.go): the person's keys never carry
+	// more than the seats this login gives them.
+	if err := a.trimKeys(ctx, tenant, id.Email, seats, false); err != nil {
+		return authz.Session{}, "", err
+	}
 	if _, err := a.d.Users.UpsertUser(ctx, User{
 		Tenant: tenant, Issuer: id.Issuer, Subject: id.Subject, Email: strings.ToLower(id.Email), Name: id.Name,
 		Groups: groups, FirstLogin: now, LastLogin: now,

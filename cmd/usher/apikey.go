@@ -50,9 +50,9 @@ func newAPIKeyCmd(e *env) *cobra.Command {
 	sf.register(cmd.PersistentFlags(), e)
 	cmd.PersistentFlags().StringVar(&tenant, "tenant", "", "the tenant (required)")
 	cmd.AddCommand(
-		newAPIKeyCreate(e, &sf, &tenant),
-		newAPIKeyList(e, &sf, &tenant),
-		newAPIKeyRevoke(e, &sf, &tenant),
+		withSelf(e, newAPIKeyCreate(e, &sf, &tenant), selfCreate(e)),
+		withSelf(e, newAPIKeyList(e, &sf, &tenant), selfList(e)),
+		withSelf(e, newAPIKeyRevoke(e, &sf, &tenant), selfRevoke(e)),
 		newAPIKeyRotate(e, &sf, &tenant),
 	)
 	return cmd

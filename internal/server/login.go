@@ -51,7 +51,7 @@ func (s *server) startLogin(ctx context.Context) error {
 		TTL: providersTTL, Client: &http.Client{Timeout: 10 * time.Second}, Log: s.log.With("component", "login"),
 	}
 	app, err := login.New(lc, login.Deps{
-		Sessions: s.st, RefreshTokens: s.st, Users: s.st, Seats: s.st, Once: s.st, DeviceCodes: s.st, Clients: s.st,
+		Sessions: s.st, RefreshTokens: s.st, Users: s.st, Seats: s.st, Once: s.st, DeviceCodes: s.st, Clients: s.st, APIKeys: s.st,
 		Providers: reg.Source(), SigningKeys: s.st, Tokens: s.cfg.JWT.Authz(), Seal: s.deps.MasterKey,
 		CheckEmail: login.CheckEmail, Log: s.log.With("component", "login"),
 	})
