@@ -162,7 +162,6 @@ func (h *keysHarness) check(key, path string) authz.Decision {
 
 var regexpKey = regexp.MustCompile(`sk_[0-9A-Za-z]+`)
 
-
 // page reads GET /keys and its CSRF token.
 func (h *keysHarness) page(c *http.Cookie) (string, string) {
 	h.t.Helper()
