@@ -106,7 +106,7 @@ repeatable) and, for GitHub Enterprise, --auth-url, --token-url and
 				rows := make([][]any, len(ps))
 				type jsonRow struct {
 					Type, Name, ClientID, IssuerURL, RedirectURL, GroupsClaim string
-					AllowedOrgs, AllowedTeams                                  []string
+					AllowedOrgs, AllowedTeams                                 []string
 					Created                                                   string
 				}
 				js := make([]jsonRow, len(ps))
