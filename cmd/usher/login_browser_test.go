@@ -168,7 +168,9 @@ func TestLoginEndToEndBrowser(t *testing.T) {
 	}
 	shoot(t, ctx, "signed-out-page.png")
 
-	// The app sends the signed-out browser to the login page again.
+	// The app sends the signed-out browser to the login page again, once
+	// A's change feed has the revocation too.
+	deniedWithin2s(t, st.a, appHost, cookie)
 	step("open the app signed out", chromedp.Navigate(protected), chromedp.WaitVisible(chromedp.CSS(`button[name="provider"]`)))
 
 	// A callback the browser did not start: the error page.
