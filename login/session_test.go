@@ -294,10 +294,10 @@ func TestStartLoginRefuses(t *testing.T) {
 	if w := h.do(r); w.Code != 403 || reason(t, w) != "csrf" {
 		t.Errorf("cross-site: %d %s", w.Code, w.Body)
 	}
-	// Origin: null (a sandboxed or opaque origin) is refused unless the
-	// browser says the form is the login app's own page: Chromium sends
-	// null on a same-origin POST from a page with Referrer-Policy:
-	// no-referrer (TestLoginEndToEndBrowser).
+	// Catalogue row 38. Origin: null (a sandboxed or opaque origin) is
+	// refused unless the browser says the form is the login app's own
+	// page: Chromium sends null on a same-origin POST from a page with
+	// Referrer-Policy: no-referrer (TestLoginEndToEndBrowser).
 	for _, site := range []string{"", "cross-site", "same-site", "none"} {
 		r = form("/auth/oidc/login", url.Values{"provider": {"oidc"}})
 		r.Header.Set("Accept", "application/json")

@@ -256,6 +256,9 @@ func sessionCookie(t *testing.T, cookies []*http.Cookie) string {
 // cookie jar, against the real OpenID provider and two real `usher serve`
 // processes: protected URL → 302 → login page → IdP → callback → cookie
 // → Check allows on A and B → logout → B denies within 2 s.
+//
+// Catalogue row 32 (the cookie replayed after logout is denied on every
+// server).
 func TestLoginEndToEndHTTP(t *testing.T) {
 	st := startLoginStack(t, "127.0.0.1:8443")
 	jar, err := cookiejar.New(nil)
