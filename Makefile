@@ -18,13 +18,31 @@ GOARCH    ?= $(shell $(GO) env GOARCH)
 IMAGE     ?= dist/usher-image.tar
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test test-modules chart image tracked-check fmt-check vet lint tidy-check bench bench-ci bench-e2e soak fuzz clean
+.PHONY: help run run-login idp build test test-modules chart image tracked-check fmt-check vet lint tidy-check bench bench-ci bench-e2e soak fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 run: build ## build and run `usher serve` on the embedded store in ./usher-data with the sample rules
 	$(BIN) serve --data-dir $(DATA_DIR) --rules $(RULES)
+
+# The browser login of the README's tour: the local OpenID provider (make
+# idp) on 127.0.0.1:9999, the login app on 127.0.0.1:8081.
+IDP_PORT  ?= 9999
+LOGIN_URL ?= http://127.0.0.1:8081
+
+run-login: build ## `make run` with the login app on 127.0.0.1:8081 against `make idp` (tenant acme, users alice/bob/mallory/carol, password secret)
+	USHER_AUTH_ENABLED=true USHER_LOGIN_URL=$(LOGIN_URL) USHER_LOGIN_ADDR=$(patsubst http://%,%,$(LOGIN_URL)) \
+	USHER_ROOT_DOMAIN=127.0.0.1 USHER_ALLOWED_DOMAINS=acme.test USHER_AUTH_TENANT=acme \
+	USHER_SESSION_KEY=$${USHER_SESSION_KEY:-$$(head -c 32 /dev/urandom | base64)} \
+	USHER_AUTH_PROVIDER_TYPE=oidc USHER_AUTH_ISSUER_URL=http://127.0.0.1:$(IDP_PORT) \
+	USHER_AUTH_CLIENT_ID=usher-login USHER_AUTH_CLIENT_SECRET=usher-login-secret \
+	$(BIN) serve --data-dir $(DATA_DIR) --rules $(RULES)
+
+idp: testdata/idp/node_modules ## run the tests' real OpenID provider on 127.0.0.1:9999 for `make run-login` (users alice, bob, mallory, carol; password secret)
+	cd testdata/idp && PORT=$(IDP_PORT) \
+	REDIRECT_URIS=$(LOGIN_URL)/auth/oidc/callback POST_LOGOUT_REDIRECT_URIS=$(LOGIN_URL)/signed-out \
+	node server.mjs
 
 build: ## build bin/usher
 	$(GO) build -o $(BIN) ./cmd/usher

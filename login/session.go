@@ -302,6 +302,13 @@ func (a *App) checkSameSite(r *http.Request) error {
 	if o == origin(a.cfg.LoginURL) {
 		return nil
 	}
+	// A browser sends Origin: null on a POST from a page whose
+	// Referrer-Policy is no-referrer, as the login app's pages are, even
+	// to the page's own origin: believe its Sec-Fetch-Site (a header
+	// pages cannot set) that the form is the login app's own.
+	if o == "null" && r.Header.Get("Sec-Fetch-Site") == "same-origin" {
+		return nil
+	}
 	u, err := url.Parse(o)
 	if err != nil || u.Host == "" || !onDomain(strings.ToLower(u.Hostname()), a.cfg.RootDomain) {
 		return refuse // also "null" (a sandboxed or opaque origin)

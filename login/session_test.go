@@ -294,4 +294,25 @@ func TestStartLoginRefuses(t *testing.T) {
 	if w := h.do(r); w.Code != 403 || reason(t, w) != "csrf" {
 		t.Errorf("cross-site: %d %s", w.Code, w.Body)
 	}
+	// Catalogue row 38. Origin: null (a sandboxed or opaque origin) is
+	// refused unless the browser says the form is the login app's own
+	// page: Chromium sends null on a same-origin POST from a page with
+	// Referrer-Policy: no-referrer (TestLoginEndToEndBrowser).
+	for _, site := range []string{"", "cross-site", "same-site", "none"} {
+		r = form("/auth/oidc/login", url.Values{"provider": {"oidc"}})
+		r.Header.Set("Accept", "application/json")
+		r.Header.Set("Origin", "null")
+		if site != "" {
+			r.Header.Set("Sec-Fetch-Site", site)
+		}
+		if w := h.do(r); w.Code != 403 || reason(t, w) != "csrf" {
+			t.Errorf("Origin: null, Sec-Fetch-Site %q: %d %s", site, w.Code, w.Body)
+		}
+	}
+	r = form("/auth/oidc/login", url.Values{"provider": {"oidc"}})
+	r.Header.Set("Origin", "null")
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	if w := h.do(r); w.Code != http.StatusFound {
+		t.Errorf("Origin: null from the login page itself: %d %s, want 302 to the IdP", w.Code, w.Body)
+	}
 }

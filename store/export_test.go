@@ -23,3 +23,6 @@ func RawDocuments(ctx context.Context, s *Store, col string) ([]bson.Raw, error)
 	}
 	return out, nil
 }
+
+// RedactURI is redactURI, for its table test.
+func RedactURI(uri string) string { return redactURI(uri) }

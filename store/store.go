@@ -263,6 +263,15 @@ func databaseName(uri string) (string, error) {
 func redactURI(uri string) string {
 	u, err := url.Parse(uri)
 	if err != nil {
+		// A Unix socket's escaped path as the host (the embedded store's
+		// socket, as another usher process reaches it) is no URL host:
+		// without userinfo there is nothing to hide but the options.
+		rest, _, _ := strings.Cut(uri, "?")
+		scheme, after, _ := strings.Cut(rest, "://")
+		authority, _, _ := strings.Cut(after, "/")
+		if (scheme == "mongodb" || scheme == "mongodb+srv") && !strings.Contains(authority, "@") {
+			return rest
+		}
 		return "mongodb (unparseable uri)"
 	}
 	if u.User != nil {

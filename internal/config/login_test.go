@@ -18,6 +18,7 @@ func goodLogin() map[string]string {
 		"USHER_AUTH_CLIENT_ID":     "usher",
 		"USHER_AUTH_CLIENT_SECRET": "s3cret",
 		"USHER_AUTH_ISSUER_URL":    "https://idp.acme.test",
+		"USHER_MASTER_KEY":         "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 	}
 }
 
@@ -59,7 +60,7 @@ func TestLoginConfigListsEveryProblem(t *testing.T) {
 		t.Fatal("login enabled with nothing set was accepted")
 	}
 	for _, env := range []string{"USHER_ROOT_DOMAIN", "USHER_SESSION_KEY", "USHER_ALLOWED_DOMAINS",
-		"USHER_AUTH_TENANT", "USHER_AUTH_PROVIDER_TYPE", "USHER_AUTH_CLIENT_ID", "USHER_AUTH_CLIENT_SECRET"} {
+		"USHER_AUTH_TENANT", "USHER_AUTH_PROVIDER_TYPE", "USHER_AUTH_CLIENT_ID", "USHER_AUTH_CLIENT_SECRET", "USHER_MASTER_KEY"} {
 		if !strings.Contains(err.Error(), env) {
 			t.Errorf("no problem names %s:\n%v", env, err)
 		}
@@ -82,6 +83,7 @@ func TestLoginConfigRejects(t *testing.T) {
 		{"cookie name with a semicolon", "USHER_LOGIN_COOKIE_NAME", "a;b", "USHER_LOGIN_COOKIE_NAME"},
 		{"idle longer than the session", "USHER_LOGIN_IDLE_TTL", "13h", "must not exceed login.session_ttl"},
 		{"same address as health", "USHER_LOGIN_ADDR", "127.0.0.1:8080", "must differ from grpc_addr and http_addr"},
+		{"no master key", "USHER_MASTER_KEY", "", "USHER_MASTER_KEY or master_key_file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
