@@ -59,7 +59,7 @@ func newKeysHarness(t *testing.T) *keysHarness {
 		t.Fatal(err)
 	}
 	h.app, err = login.New(h.cfg, login.Deps{
-		Sessions: st, RefreshTokens: st, Users: st, Seats: st, Once: st, SigningKeys: st, APIKeys: st,
+		Sessions: st, RefreshTokens: st, Users: st, Seats: st, Once: st, SigningKeys: st, APIKeys: st, DeviceCodes: st, Clients: st,
 		Providers: func(_ context.Context, tn string) ([]login.Provider, error) {
 			if tn != tenant {
 				return nil, nil

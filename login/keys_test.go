@@ -173,3 +173,24 @@ func TestPersonalKeysOthers(t *testing.T) {
 		t.Fatalf("alice's second laptop: %d %s, want 409 name_taken", w.Code, w.Body)
 	}
 }
+
+// TestWhoamiBearer: /whoami answers for an usher access token (the CLI's
+// usher whoami) as for the session cookie, and stops once the token's
+// session is revoked, so a revoked login shows as such.
+func TestWhoamiBearer(t *testing.T) {
+	h := newKeysHarness(t)
+	at := decodeTokens(t, h.validate(keyAlice)).AccessToken
+	w := h.api(cred{bearer: at}, http.MethodGet, "/whoami", nil)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"email":"alice@acme.test"`) || strings.Contains(w.Body.String(), at) {
+		t.Fatalf("whoami with a bearer token: %d %s", w.Code, w.Body)
+	}
+	if err := h.store.RevokeSession(t.Context(), tenant, h.accessSID(t, at)); err != nil {
+		t.Fatal(err)
+	}
+	if w := h.api(cred{bearer: at}, http.MethodGet, "/whoami", nil); w.Code != http.StatusUnauthorized {
+		t.Errorf("whoami after the session was revoked: %d %s", w.Code, w.Body)
+	}
+	if w := h.api(cred{bearer: "not.a.token"}, http.MethodGet, "/whoami", nil); w.Code != http.StatusUnauthorized {
+		t.Errorf("whoami with a forged token: %d", w.Code)
+	}
+}

@@ -107,7 +107,9 @@ type whoamiResponse struct {
 
 // whoami answers the current session as JSON, and slides its idle expiry.
 func (a *App) whoami(w http.ResponseWriter, r *http.Request) error {
-	s, err := a.currentSession(r.Context(), r)
+	// The session cookie, or an usher access token (the CLI's usher
+	// whoami): its session must be live, so a revoked login shows.
+	s, _, err := a.keysCaller(r)
 	if err != nil {
 		return err
 	}
