@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,11 +21,18 @@ import (
 // --token (or USHER_SERVER and USHER_TOKEN), else from selfLogin.
 
 // selfLogin returns the login URL and a fresh access token of the CLI's
-// login (`usher login`'s credentials, refreshed when near expiry) for
-// server ("" for the last one used). Until the credentials file is
-// connected here it says how to pass a token instead.
-var selfLogin = func(_ context.Context, _ *env, _ string) (server, token string, err error) {
-	return "", "", errors.New(`not logged in: run usher login, or pass --server and --token "$(usher token)" (or USHER_SERVER and USHER_TOKEN)`)
+// login (`usher login`'s credentials, refreshed when near expiry, as
+// `usher token` does) for server ("" for the last one used).
+var selfLogin = func(ctx context.Context, e *env, server string) (string, string, error) {
+	s, err := openSession(e, &serverFlag{url: server})
+	if err != nil {
+		return "", "", err
+	}
+	tok, err := s.fresh(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	return s.server, tok, nil
 }
 
 // selfTimeout bounds one call to the login app.

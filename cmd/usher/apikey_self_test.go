@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/usher-dev/usher/authz"
+	"github.com/usher-dev/usher/internal/credentials"
 	"github.com/usher-dev/usher/login"
 	"github.com/usher-dev/usher/store"
 	"github.com/usher-dev/usher/store/storetest"
@@ -39,7 +42,7 @@ func selfServer(t *testing.T) (string, string, *store.Store) {
 		AllowedDomains: []string{"acme.test"}, Tenant: "acme", ProviderType: "oidc", ClientID: "c", ClientSecret: "s",
 		IssuerURL: "https://idp.example",
 	}, login.Deps{
-		Sessions: st, RefreshTokens: st, Users: st, Seats: st, Once: st, SigningKeys: st, APIKeys: st,
+		Sessions: st, RefreshTokens: st, Users: st, Seats: st, Once: st, SigningKeys: st, APIKeys: st, DeviceCodes: st, Clients: st,
 		Providers: func(context.Context, string) ([]login.Provider, error) { return nil, nil },
 		Tokens:    authz.DefaultTokenConfig(), Seal: storetest.MasterKey(t),
 	})
@@ -98,9 +101,25 @@ func TestAPIKeySelf(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "run usher login again") {
 		t.Fatalf("a bad token: exit %d\n%s", r.code, r.stderr)
 	}
-	r = usher(t, map[string]string{}, "apikey", "list", "--self")
-	if r.code != 1 || !strings.Contains(r.stderr, "usher login") {
+	cfgDir := t.TempDir()
+	r = usher(t, map[string]string{"XDG_CONFIG_HOME": cfgDir}, "apikey", "list", "--self")
+	if r.code != exitLoginNeeded || !strings.Contains(r.stderr, "usher login") {
 		t.Fatalf("no login: exit %d\n%s", r.code, r.stderr)
+	}
+	// With neither --token nor USHER_TOKEN, the CLI's own login
+	// (usher login's credentials) is used.
+	f := &credentials.File{}
+	f.Put(credentials.Entry{Server: url, ClientID: "usher-cli", TokenEndpoint: url + "/oauth/token", AccessToken: token,
+		TokenType: "Bearer", Expiry: time.Now().Add(time.Hour), Obtained: time.Now()})
+	if err := os.MkdirAll(filepath.Join(cfgDir, "usher"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(credentials.Path(cfgDir)); err != nil {
+		t.Fatal(err)
+	}
+	r = usher(t, map[string]string{"XDG_CONFIG_HOME": cfgDir}, "apikey", "list", "--self")
+	if r.code != 0 || !strings.Contains(r.stdout, p.ID) {
+		t.Fatalf("list with the CLI's login: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
 	r = usher(t, env, "apikey", "revoke", "--self", p.ID)
