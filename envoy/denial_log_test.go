@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -40,7 +41,9 @@ func (l *lockedBuffer) String() string {
 func TestCrossTenantDenialLogged(t *testing.T) {
 	w := newWorld(t, nil)
 	var logs lockedBuffer
-	client := serveGRPC(t, &envoy.Server{Decider: w.a, Realm: "usher",
+	// A long deadline: this test asserts decisions, and a cold Check under
+	// -race on a busy machine can take longer than the default.
+	client := serveGRPC(t, &envoy.Server{Decider: w.a, Realm: "usher", Timeout: 10 * time.Second,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	globex := w.keys["globex/ci"]
 	const api = "api.example.test"
