@@ -139,11 +139,58 @@ func (t *parsedKeys) remember(h KeyHash, pk ParsedAPIKey) {
 // written to the store in batches, never once per request.
 const usageGranularity = time.Second
 
-// usageBatch collects "last used" times until they are flushed.
+// usageBatch collects "last used" times (of API keys, or sessions' "last
+// seen") until they are flushed to the store with touch.
 type usageBatch struct {
-	store   KeyUsage
+	touch   func(context.Context, map[string]time.Time) error
+	what    string
 	mu      sync.Mutex
 	pending map[string]time.Time
+}
+
+func newUsageBatch(what string, touch func(context.Context, map[string]time.Time) error) *usageBatch {
+	return &usageBatch{touch: touch, what: what, pending: map[string]time.Time{}}
+}
+
+// note records a use of id at now, keeping the latest.
+func (u *usageBatch) note(id string, now time.Time) {
+	u.mu.Lock()
+	if now.After(u.pending[id]) {
+		u.pending[id] = now
+	}
+	u.mu.Unlock()
+}
+
+// pendingFor returns the latest use of id not yet flushed.
+func (u *usageBatch) pendingFor(id string) time.Time {
+	if u == nil {
+		return time.Time{}
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.pending[id]
+}
+
+// flush writes the times noted since the last flush. On failure they are
+// kept for the next one (merged with any noted meanwhile).
+func (u *usageBatch) flush(ctx context.Context) error {
+	if u == nil {
+		return nil
+	}
+	u.mu.Lock()
+	batch := u.pending
+	u.pending = make(map[string]time.Time, len(batch))
+	u.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := u.touch(ctx, batch); err != nil {
+		for id, t := range batch {
+			u.note(id, t)
+		}
+		return fmt.Errorf("record %s use: %w", u.what, err)
+	}
+	return nil
 }
 
 func (a *Authorizer) markUsed(k *keyInfo, now time.Time) {
@@ -155,41 +202,12 @@ func (a *Authorizer) markUsed(k *keyInfo, now time.Time) {
 	if t-last < int64(usageGranularity) || !k.lastUsed.CompareAndSwap(last, t) {
 		return
 	}
-	a.usage.mu.Lock()
-	if now.After(a.usage.pending[k.ID]) {
-		a.usage.pending[k.ID] = now
-	}
-	a.usage.mu.Unlock()
+	a.usage.note(k.ID, now)
 }
 
 // FlushUsage writes the "last used" times of API keys and the "last seen"
 // times of sessions noted since the last flush. On failure the times are
 // kept for the next flush.
 func (a *Authorizer) FlushUsage(ctx context.Context) error {
-	return errors.Join(a.flushKeyUsage(ctx), a.sessionUsage.flush(ctx))
-}
-
-func (a *Authorizer) flushKeyUsage(ctx context.Context) error {
-	if a.usage == nil {
-		return nil
-	}
-	u := a.usage
-	u.mu.Lock()
-	batch := u.pending
-	u.pending = make(map[string]time.Time, len(batch))
-	u.mu.Unlock()
-	if len(batch) == 0 {
-		return nil
-	}
-	if err := u.store.TouchAPIKeys(ctx, batch); err != nil {
-		u.mu.Lock()
-		for id, t := range batch {
-			if t.After(u.pending[id]) {
-				u.pending[id] = t
-			}
-		}
-		u.mu.Unlock()
-		return err
-	}
-	return nil
+	return errors.Join(a.usage.flush(ctx), a.sessionUsage.flush(ctx))
 }

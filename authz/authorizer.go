@@ -83,7 +83,7 @@ type Authorizer struct {
 	sessionStore    SessionLookup
 	sessions        *cache[*sessionInfo]
 	parsedSessions  *parsedKeys
-	sessionUsage    *sessionUsageBatch
+	sessionUsage    *usageBatch
 	cookie          CookieConfig
 	cookieJoins     *cookieJoins
 	loginBase       string // the login URL without a trailing '/'
@@ -142,7 +142,7 @@ func New(cfg Config) (*Authorizer, error) {
 		a.index = newKeyIndex(cfg.KeyIndex, cfg.Cache.LoadTimeout)
 	}
 	if cfg.Usage != nil {
-		a.usage = &usageBatch{store: cfg.Usage, pending: map[string]time.Time{}}
+		a.usage = newUsageBatch("api key", cfg.Usage.TouchAPIKeys)
 	}
 	if cfg.Cookie.Enabled {
 		a.cookieJoins = newCookieJoins()
@@ -150,7 +150,7 @@ func New(cfg Config) (*Authorizer, error) {
 	if cfg.Sessions != nil {
 		a.parsedSessions = new(parsedKeys)
 		if cfg.SessionUsage != nil {
-			a.sessionUsage = &sessionUsageBatch{store: cfg.SessionUsage, pending: map[string]time.Time{}}
+			a.sessionUsage = newUsageBatch("session", cfg.SessionUsage.TouchSessions)
 		}
 	}
 	if err := a.newCaches(cfg.Cache); err != nil {

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -148,54 +147,7 @@ func (a *Authorizer) touchSession(s *sessionInfo, now time.Time) {
 	if a.sessionUsage == nil {
 		return
 	}
-	u := a.sessionUsage
-	u.mu.Lock()
-	if now.After(u.pending[s.ID]) {
-		u.pending[s.ID] = now
-	}
-	u.mu.Unlock()
-}
-
-// sessionUsageBatch collects the sessions' "last seen" times until they
-// are flushed.
-type sessionUsageBatch struct {
-	store   SessionUsage
-	mu      sync.Mutex
-	pending map[string]time.Time
-}
-
-// pendingFor returns the latest use of session id not yet flushed.
-func (u *sessionUsageBatch) pendingFor(id string) time.Time {
-	if u == nil {
-		return time.Time{}
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.pending[id]
-}
-
-func (u *sessionUsageBatch) flush(ctx context.Context) error {
-	if u == nil {
-		return nil
-	}
-	u.mu.Lock()
-	batch := u.pending
-	u.pending = make(map[string]time.Time, len(batch))
-	u.mu.Unlock()
-	if len(batch) == 0 {
-		return nil
-	}
-	if err := u.store.TouchSessions(ctx, batch); err != nil {
-		u.mu.Lock()
-		for id, t := range batch {
-			if t.After(u.pending[id]) {
-				u.pending[id] = t
-			}
-		}
-		u.mu.Unlock()
-		return fmt.Errorf("record session use: %w", err)
-	}
-	return nil
+	a.sessionUsage.note(s.ID, now)
 }
 
 // scanSessionCookies reads what the Cookie header holds of the session
