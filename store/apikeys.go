@@ -402,10 +402,19 @@ func (s *Store) findKeys(ctx context.Context, filter bson.D, tenant string) ([]A
 	return out, nil
 }
 
-// TouchAPIKeys records last-used times in one unordered bulk write, in a
-// collection of their own: never in the key's document, where a
-// concurrent update could undo a revocation. A time never moves back.
+// TouchAPIKeys records last-used times in a collection of their own:
+// never in the key's document, where a concurrent update could undo a
+// revocation. A time never moves back.
 func (s *Store) TouchAPIKeys(ctx context.Context, used map[string]time.Time) error {
+	if err := s.touchMax(ctx, colUsage, "last_used_at", used); err != nil {
+		return fmt.Errorf("record api key use: %w", err)
+	}
+	return nil
+}
+
+// touchMax raises field to each id's time in col, in one unordered bulk
+// write of upserts; a time never moves back.
+func (s *Store) touchMax(ctx context.Context, col, field string, used map[string]time.Time) error {
 	if len(used) == 0 {
 		return nil
 	}
@@ -413,20 +422,17 @@ func (s *Store) TouchAPIKeys(ctx context.Context, used map[string]time.Time) err
 	for id, t := range used {
 		models = append(models, mongo.NewUpdateOneModel().
 			SetFilter(bson.D{{Key: "_id", Value: id}}).
-			SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: "last_used_at", Value: ms(t)}}}}).
+			SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: field, Value: ms(t)}}}}).
 			SetUpsert(true))
 	}
-	// Two servers upserting one key's first use race to insert it; the
+	// Two servers upserting one id's first use race to insert it; the
 	// loser's duplicate key error means the document now exists, so one
 	// retry updates it.
 	var err error
 	for range 2 {
-		if _, err = s.db.Collection(colUsage).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err == nil || !mongo.IsDuplicateKeyError(err) {
+		if _, err = s.db.Collection(col).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err == nil || !mongo.IsDuplicateKeyError(err) {
 			break
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("record api key use: %w", err)
-	}
-	return nil
+	return err
 }

@@ -292,25 +292,7 @@ func (s *Store) ListSessions(ctx context.Context, tenant, email string) ([]authz
 // bulk write to a collection of their own (see sessionDoc). A time never
 // moves back. It implements authz.SessionUsage.
 func (s *Store) TouchSessions(ctx context.Context, used map[string]time.Time) error {
-	if len(used) == 0 {
-		return nil
-	}
-	models := make([]mongo.WriteModel, 0, len(used))
-	for id, t := range used {
-		models = append(models, mongo.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: id}}).
-			SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: "last_seen_at", Value: ms(t)}}}}).
-			SetUpsert(true))
-	}
-	// As in TouchAPIKeys: a lost race to insert a first use is retried
-	// once as an update.
-	var err error
-	for range 2 {
-		if _, err = s.db.Collection(colSessionUsage).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err == nil || !mongo.IsDuplicateKeyError(err) {
-			break
-		}
-	}
-	if err != nil {
+	if err := s.touchMax(ctx, colSessionUsage, "last_seen_at", used); err != nil {
 		return fmt.Errorf("record session use: %w", err)
 	}
 	return nil
