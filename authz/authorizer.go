@@ -19,6 +19,9 @@ import (
 
 // Config wires an [Authorizer].
 type Config struct {
+	// ChangeLag, if set, is told for each change the feed applies how
+	// long after its write it was applied (usher_changes_lag_seconds).
+	ChangeLag func(time.Duration)
 	// Tracer, if set, puts each store read that fills a cache in a span
 	// of its own (a child of the Check's span); nil traces nothing.
 	Tracer trace.Tracer
@@ -65,6 +68,7 @@ type Config struct {
 // Authorizer decides requests. It is safe for concurrent use.
 type Authorizer struct {
 	tracer          trace.Tracer
+	changeLag       func(time.Duration)
 	rules           atomic.Pointer[Rules]
 	keyStore        KeyLookup
 	seatStore       SeatLookup
@@ -122,6 +126,7 @@ func New(cfg Config) (*Authorizer, error) {
 		sessionStore:    cfg.Sessions,
 		cookie:          cfg.Cookie.withDefaults(),
 		tracer:          cfg.Tracer,
+		changeLag:       cfg.ChangeLag,
 		loginBase:       strings.TrimRight(cfg.Cookie.LoginURL, "/"),
 		keepCredential:  cfg.KeepCredential,
 		now:             cfg.Now,
@@ -227,6 +232,15 @@ func (a *Authorizer) SeatCacheStats() *CacheStats { return a.seats.stats }
 // TokenCacheStats exposes the token cache's counters: its loads are token
 // verifications.
 func (a *Authorizer) TokenCacheStats() *CacheStats { return a.tokens.stats }
+
+// SessionCacheStats returns the session cache's counters, nil when the
+// session cookie is off.
+func (a *Authorizer) SessionCacheStats() *CacheStats {
+	if a.sessions == nil {
+		return nil
+	}
+	return a.sessions.stats
+}
 
 // Check decides r. It never panics on any input and never allows on error:
 // a context error denies with a timeout, a store failure with a 503.

@@ -89,6 +89,10 @@ type CacheStats struct {
 	Loads      atomic.Uint64 // store reads
 	LoadErrors atomic.Uint64 // store reads that failed
 	Shed       atomic.Uint64 // loads refused: too many in flight or waiting
+	// Entries is how many entries the cache holds (fresh, stale and
+	// negative): each accepted set adds one, each entry leaving (evicted,
+	// expired, replaced, purged, refused admission) takes one off.
+	Entries atomic.Int64
 }
 
 // entry is one cached value, or the memory that there is none.
@@ -151,10 +155,16 @@ type cache[V any] struct {
 }
 
 func newCache[V any](cfg CacheConfig, now func() time.Time, load func(context.Context, string) (V, error), cost func(V) int64) (*cache[V], error) {
+	stats := new(CacheStats)
 	c, err := ristretto.NewCache(&ristretto.Config[string, *entry[V]]{
 		NumCounters: max(cfg.MaxCost/100, 1000), // ~10 counters per expected entry of ~1 KB
 		MaxCost:     cfg.MaxCost,
 		BufferItems: 64,
+		OnExit: func(e *entry[V]) {
+			if e != nil { // ristretto also calls it for keys it did not hold
+				stats.Entries.Add(-1)
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create cache: %w", err)
@@ -163,7 +173,7 @@ func newCache[V any](cfg CacheConfig, now func() time.Time, load func(context.Co
 	if slots == 0 {
 		slots = DefaultMaxLoads
 	}
-	return &cache[V]{c: c, cfg: cfg, now: now, stats: new(CacheStats), load: load, cost: cost,
+	return &cache[V]{c: c, cfg: cfg, now: now, stats: stats, load: load, cost: cost,
 		loadSlots: make(chan struct{}, slots)}, nil
 }
 
@@ -328,7 +338,9 @@ func (c *cache[V]) fill(ctx context.Context, key string, fn loader[V]) (*entry[V
 	if !negative && !c.neverStale {
 		life += c.cfg.StaleMax
 	}
-	c.c.SetWithTTL(key, e, cost+int64(len(key)), life)
+	if c.c.SetWithTTL(key, e, cost+int64(len(key)), life) {
+		c.stats.Entries.Add(1)
+	}
 	// Make the entry visible before this load ends, so that the next
 	// request hits instead of loading again.
 	c.c.Wait()

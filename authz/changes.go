@@ -117,6 +117,7 @@ func (a *Authorizer) Follow(ctx context.Context, feed ChangeFeed, interval time.
 			n := 0
 			for n < len(changes) && changes[n].Seq == last+1 {
 				a.Apply(changes[n])
+				a.observeLag(changes[n])
 				last = changes[n].Seq
 				n++
 			}
@@ -133,6 +134,7 @@ func (a *Authorizer) Follow(ctx context.Context, feed ChangeFeed, interval time.
 				a.Apply(Change{Kind: "gap"})
 				for _, ch := range changes[n:] {
 					a.Apply(ch)
+					a.observeLag(ch)
 				}
 				last = changes[len(changes)-1].Seq
 			}
@@ -141,5 +143,12 @@ func (a *Authorizer) Follow(ctx context.Context, feed ChangeFeed, interval time.
 				break
 			}
 		}
+	}
+}
+
+// observeLag reports how long after its write a change was applied here.
+func (a *Authorizer) observeLag(ch Change) {
+	if a.changeLag != nil && !ch.At.IsZero() {
+		a.changeLag(max(a.now().Sub(ch.At), 0))
 	}
 }

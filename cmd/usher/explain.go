@@ -55,7 +55,7 @@ rules file given, records no key use and prints no credential.`,
 			return sf.withStore(c.Context(), e, func(ctx context.Context, s *store.Store) error {
 				cfg := config.Default()
 				log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-				az, _, err := srv.NewAuthorizer(cfg, s, rules, nil, nil, log)
+				az, _, err := srv.NewAuthorizer(cfg, s, rules, srv.Hooks{}, log)
 				if err != nil {
 					return err
 				}

@@ -34,6 +34,7 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	}
 	t.Cleanup(a.Close)
 	m.watchCaches(a)
+	m.watchEntries(a)
 	m.watchTrusts(trustsReadAt(time.Now()))
 	allow := authz.Decision{Status: 200, Reason: authz.ReasonAllowed, Identity: authz.Identity{Method: authz.AuthAPIKey}}
 	m.observe(&allow, time.Millisecond)

@@ -27,6 +27,8 @@ type metrics struct {
 	allowedLatency, deniedLatency prometheus.Observer
 	counters                      atomic.Pointer[map[decisionLabels]prometheus.Counter]
 	countersMu                    sync.Mutex
+	// changeLag is how long after its write each change was applied here.
+	changeLag prometheus.Histogram
 }
 
 // decisionLabels are the labels of one usher_check_decisions_total series.
@@ -50,10 +52,17 @@ func newMetrics(ready *atomic.Bool) *metrics {
 			Buckets: []float64{25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 150e-3, 250e-3},
 		}, []string{"allowed"}),
 	}
+	m.changeLag = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "usher_changes_lag_seconds",
+		Help: "From a change's write (a revocation, a seat update) to its application to this server's caches.",
+		// changes_interval is at most 1s; revocations must reach every
+		// server within 2s.
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30},
+	})
 	m.allowedLatency = m.latency.WithLabelValues("true")
 	m.deniedLatency = m.latency.WithLabelValues("false")
 	m.counters.Store(&map[decisionLabels]prometheus.Counter{})
-	m.reg.MustRegister(m.decisions, m.latency,
+	m.reg.MustRegister(m.decisions, m.latency, m.changeLag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "usher_ready", Help: "1 once the store has answered and Checks are decided."},
 			func() float64 { return b2f(ready.Load()) }))
@@ -135,6 +144,24 @@ func (m *metrics) watchCaches(a *authz.Authorizer) {
 				ConstLabels: prometheus.Labels{"cache": name},
 			}, func() float64 { return float64(v.Load()) }))
 		}
+	}
+}
+
+// observeChangeLag records one change's lag.
+func (m *metrics) observeChangeLag(d time.Duration) { m.changeLag.Observe(d.Seconds()) }
+
+// watchEntries exports how many entries each cache holds.
+func (m *metrics) watchEntries(a *authz.Authorizer) {
+	for name, st := range map[string]*authz.CacheStats{"apikey": a.KeyCacheStats(), "seat": a.SeatCacheStats(),
+		"token": a.TokenCacheStats(), "session": a.SessionCacheStats()} {
+		if st == nil {
+			continue
+		}
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "usher_cache_entries",
+			Help:        "Entries a cache holds (fresh, stale and remembered absences), bounded by cache.max_cost.",
+			ConstLabels: prometheus.Labels{"cache": name},
+		}, func() float64 { return float64(st.Entries.Load()) }))
 	}
 }
 

@@ -223,21 +223,35 @@ func (s *server) checkKeyring(ctx context.Context) error {
 }
 
 func (s *server) newAuthorizer(context.Context) error {
-	a, verifier, err := NewAuthorizer(s.cfg, s.st, s.deps.Rules, s.st, s.deps.Tracer, s.log)
+	a, verifier, err := NewAuthorizer(s.cfg, s.st, s.deps.Rules, Hooks{Usage: s.st, Tracer: s.deps.Tracer,
+		ChangeLag: s.metrics.observeChangeLag}, s.log)
 	if err != nil {
 		return err
 	}
 	s.authz = a
 	s.metrics.watchCaches(a)
+	s.metrics.watchEntries(a)
 	s.metrics.watchTrusts(verifier)
 	s.metrics.watchClock(verifier)
 	return nil
 }
 
+// Hooks are what the server adds to an authorizer; the zero value adds
+// nothing (`usher explain`).
+type Hooks struct {
+	// Usage records key use (nil: none is recorded).
+	Usage authz.KeyUsage
+	// Tracer traces store reads and IdP fetches (nil: off).
+	Tracer trace.Tracer
+	// ChangeLag observes how long changes take to be applied.
+	ChangeLag func(time.Duration)
+}
+
 // NewAuthorizer builds the authorizer `usher serve` decides with, on st,
 // and the IdP token verifier behind it. usage records key use; `usher
 // explain` passes nil so that explaining changes nothing.
-func NewAuthorizer(cfg config.Config, st *store.Store, rules *authz.Rules, usage authz.KeyUsage, tr trace.Tracer, log *slog.Logger) (*authz.Authorizer, *idp.Verifier, error) {
+func NewAuthorizer(cfg config.Config, st *store.Store, rules *authz.Rules, h Hooks, log *slog.Logger) (*authz.Authorizer, *idp.Verifier, error) {
+	usage, tr := h.Usage, h.Tracer
 	client := idp.NewClient(5 * time.Second)
 	client.Transport = tracing.Transport(client.Transport, tr)
 	verifier := idp.New(idp.Config{
@@ -249,7 +263,8 @@ func NewAuthorizer(cfg config.Config, st *store.Store, rules *authz.Rules, usage
 		Logger:        log.With("component", "idp"),
 	})
 	acfg := authz.Config{
-		Tracer: tr,
+		Tracer:    tr,
+		ChangeLag: h.ChangeLag,
 		Rules:  rules, Keys: st, Seats: st, Usage: usage,
 		SigningKeys:    st,
 		Token:          cfg.JWT.Authz(),
