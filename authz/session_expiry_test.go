@@ -142,6 +142,7 @@ func TestSessionNegativeCache(t *testing.T) {
 // TestTokenSessionRevoked: usher's access token minted from a session
 // (sid) stops when the session is revoked or gone, at the change.
 // Catalogue row 40.
+// Catalogue row 121.
 func TestTokenSessionRevoked(t *testing.T) {
 	w := newCookieWorld(t)
 	key := w.keyring(t)["acme"]

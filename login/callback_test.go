@@ -15,6 +15,7 @@ import (
 
 // TestCallbackFlowState covers the flow cookie and state: missing, wrong,
 // replayed, tampered, expired, absent. Catalogue rows 31, 49, 50.
+// Catalogue row 68 (the IdP's error reflected nowhere).
 func TestCallbackFlowState(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -102,6 +103,7 @@ func TestCallbackFlowState(t *testing.T) {
 
 // TestCallbackReplay: a callback used twice (the same flow cookie and
 // state), and a code injected into another login. Catalogue rows 50, 51.
+// Catalogue row 66 (the state is consumed: a replayed callback is refused).
 func TestCallbackReplay(t *testing.T) {
 	t.Run("flow replayed", func(t *testing.T) {
 		h := newHarness(t)

@@ -84,6 +84,7 @@ func TestDeviceUserCodeGuessing(t *testing.T) {
 // TestDeviceApprovalCSRF: an approval without the session's CSRF token,
 // with another session's, or from another site is refused and decides
 // nothing. Catalogue rows 38, 81.
+// Catalogue row 82 (a second decision is refused).
 func TestDeviceApprovalCSRF(t *testing.T) {
 	h := newHarness(t)
 	d := h.startDevice(nil)
@@ -223,6 +224,7 @@ func TestDeviceAuthorizationRequest(t *testing.T) {
 // TestOAuthRevoke: revoking a refresh token ends its family (and the
 // access tokens carrying its sid); unknown tokens are a 200 as RFC 7009
 // says; a secret is refused.
+// Catalogue row 121 (a refresh family revoked).
 func TestOAuthRevoke(t *testing.T) {
 	h := newHarness(t)
 	d := h.startDevice(nil)

@@ -109,6 +109,8 @@ var bob = idpUser{Sub: "bob-sub", Email: "bob@acme.test", EmailVerified: true, G
 // TestDeviceFlow: the whole grant, as a standard client runs it, then
 // the refresh token's rotation and reuse through /oauth/token.
 // Catalogue rows 75, 76, 78.
+// Catalogue rows 43, 52, 74 (S256 only; the device code 32 random bytes,
+// stored hashed; a refresh by another client refused).
 func TestDeviceFlow(t *testing.T) {
 	h := newHarness(t)
 	w := h.do(httptest.NewRequest(http.MethodGet, login.MetadataPath, nil))
@@ -335,6 +337,7 @@ func TestDeviceTokenAnswers(t *testing.T) {
 // TestDeviceRedeemRace: of many polls of one approved code racing,
 // exactly one gets tokens (the store's race test proves the claim on
 // FerretDB). Catalogue row 78.
+// Catalogue row 82 (single use).
 func TestDeviceRedeemRace(t *testing.T) {
 	h := newHarness(t)
 	d := h.startDevice(nil)

@@ -60,6 +60,7 @@ func gitHubLogin(t *testing.T, f *fakeGitHub, g *GitHub, id int64) (Identity, er
 	return g.Exchange(t.Context(), code, verifier, "nonce-ignored")
 }
 
+// Catalogue row 61 (an unverified primary email; the email hidden from the profile).
 func TestGitHubLogin(t *testing.T) {
 	f := startFakeGitHub(t, gitHubPeople()...)
 	api := f.srv.URL + "/api/v3"
@@ -208,6 +209,7 @@ func TestGitHubExpiringTokens(t *testing.T) {
 	}
 }
 
+// Catalogue row 51 (a code redeemed with another PKCE verifier).
 func TestGitHubCodeExchangeRefusals(t *testing.T) {
 	f := startFakeGitHub(t, gitHubPeople()...)
 	g := newTestGitHub(t, f, nil)
@@ -265,6 +267,7 @@ func TestGitHubNextLinkStaysOnTheAPI(t *testing.T) {
 	}
 }
 
+// Catalogue row 52 (the S256 challenge).
 func TestGitHubProviderBasics(t *testing.T) {
 	f := startFakeGitHub(t, gitHubPeople()...)
 	g := newTestGitHub(t, f, nil)

@@ -249,6 +249,7 @@ func TestGoogleAuthCodeURL(t *testing.T) {
 	}
 }
 
+// Catalogue row 62.
 func TestGoogleVerifyIDToken(t *testing.T) {
 	s := startGoogleStandIn(t)
 	g := s.provider(t, []string{"acme.test"})

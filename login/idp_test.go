@@ -176,6 +176,7 @@ func (p *fakeIdP) idToken(u idpUser, nonce string) string {
 func (p *fakeIdP) issueCode(t testing.TB, authURL *url.URL, u idpUser) (code string, q url.Values) {
 	t.Helper()
 	aq := authURL.Query()
+	// Catalogue row 52: S256 only; the token endpoint checks the verifier.
 	if aq.Get("code_challenge_method") != "S256" || aq.Get("response_type") != "code" || aq.Get("client_id") != p.ClientID {
 		t.Fatalf("authorization request %s: want code flow, PKCE S256, our client", authURL)
 	}

@@ -18,6 +18,7 @@ import (
 // theirs carrying a lost seat is revoked (at their next login, and at the
 // group re-check of a refresh), and Check refuses it; keys within the
 // seats they keep go on working.
+// Catalogue rows 42, 71.
 func TestPersonalKeysSeatsShrink(t *testing.T) {
 	t.Run("next login", func(t *testing.T) {
 		h := newKeysHarness(t)

@@ -17,6 +17,7 @@ import (
 // TestOIDCDiscovery: an issuer whose discovery names another issuer is
 // refused; an IdP that is down is ErrIdPUnavailable, retried after a
 // pause, and works once it is back. Catalogue rows 57, 72.
+// Catalogue row 130 (login answers 503 while its IdP is down).
 func TestOIDCDiscovery(t *testing.T) {
 	clock := testclock.New(epoch)
 	newProv := func(iss string) *login.OIDC {

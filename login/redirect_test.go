@@ -65,6 +65,7 @@ var nextCases = []struct {
 	{"too long", "/" + strings.Repeat("a", 3000), false},
 }
 
+// Catalogue rows 44, 46, 47, 48.
 func TestValidateNext(t *testing.T) {
 	for _, tt := range nextCases {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,6 +83,7 @@ func TestValidateNext(t *testing.T) {
 // FuzzNext checks that whatever ValidateNext accepts, resolved against the
 // login app's URL as a browser would, stays on the root domain and holds
 // no control character.
+// Catalogue rows 46, 47, 48.
 func FuzzNext(f *testing.F) {
 	for _, tt := range nextCases {
 		f.Add(tt.next)

@@ -15,6 +15,7 @@ import (
 
 // TestSessionCookieAttributes inspects every Set-Cookie of a login.
 // Catalogue rows 34, 36.
+// Catalogue rows 43, 67 (IdP tokens sealed in the stored session).
 func TestSessionCookieAttributes(t *testing.T) {
 	h := newHarness(t)
 	w := h.do(form("/auth/oidc/login", url.Values{"provider": {"oidc"}, "next": {"/"}}))
@@ -217,6 +218,7 @@ func TestLogout(t *testing.T) {
 
 // TestRedirectAfterLogin: next travels in the flow cookie and is checked
 // again; a bad one falls back to "/". Catalogue rows 46–49.
+// Catalogue row 66 (the callback answers a redirect).
 func TestRedirectAfterLogin(t *testing.T) {
 	tests := []struct{ next, want string }{
 		{"/app/x?y=1", "/app/x?y=1"},
@@ -242,6 +244,7 @@ func TestRedirectAfterLogin(t *testing.T) {
 
 // TestLoginPage: the tenant's providers as buttons, the strict headers,
 // and a readable error page with status, reason and request id.
+// Catalogue rows 68, 81 (the error page; frame-ancestors 'none').
 func TestLoginPage(t *testing.T) {
 	h := newHarness(t)
 	w := h.do(httptest.NewRequest(http.MethodGet, "/login?next="+url.QueryEscape("/a\"><script>"), nil))
@@ -263,6 +266,10 @@ func TestLoginPage(t *testing.T) {
 	}
 	if cc := w.Header().Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control %q", cc)
+	}
+	// Catalogue row 66: no page leaks its URL (a code, a state) by Referer.
+	if rp := w.Header().Get("Referrer-Policy"); rp != "no-referrer" {
+		t.Errorf("Referrer-Policy %q, want no-referrer", rp)
 	}
 	r := httptest.NewRequest(http.MethodGet, login.CallbackPath+"?state=x&code=y", nil)
 	r.Header.Set("Accept", "text/html")
@@ -314,5 +321,23 @@ func TestStartLoginRefuses(t *testing.T) {
 	r.Header.Set("Sec-Fetch-Site", "same-origin")
 	if w := h.do(r); w.Code != http.StatusFound {
 		t.Errorf("Origin: null from the login page itself: %d %s, want 302 to the IdP", w.Code, w.Body)
+	}
+}
+
+// TestRedirectURIFromConfig: a Host or X-Forwarded-Host naming another
+// site changes nothing in the redirect_uri sent to the IdP. Catalogue row 65.
+func TestRedirectURIFromConfig(t *testing.T) {
+	h := newHarness(t)
+	r := form("/auth/oidc/login", url.Values{"provider": {"oidc"}, "next": {"/app"}, "tenant": {tenant}})
+	r.Host = "evil.example"
+	r.Header.Set("X-Forwarded-Host", "evil.example")
+	r.Header.Set("X-Forwarded-Proto", "http")
+	w := h.do(r)
+	u, err := url.Parse(w.Header().Get("Location"))
+	if w.Code != http.StatusFound || err != nil {
+		t.Fatalf("POST /auth/oidc/login: %d %s (%v)", w.Code, w.Body, err)
+	}
+	if got, want := u.Query().Get("redirect_uri"), loginURL+login.CallbackPath; got != want {
+		t.Errorf("redirect_uri %q, want %q from the configuration", got, want)
 	}
 }

@@ -29,6 +29,7 @@ func newRefreshToken(t *testing.T, s *store.Store, family string) login.RefreshT
 	return tok
 }
 
+// Catalogue row 43: refresh tokens are stored and claimed by digest only.
 func TestClaimRefreshToken(t *testing.T) {
 	s, _ := openStore(t)
 	tok := newRefreshToken(t, s, "familyaaaaaaaaaa")

@@ -59,6 +59,7 @@ func TestUpsertUser(t *testing.T) {
 
 // Catalogue row 64: a user is (tenant, issuer, subject), never the email;
 // no issuer and subject holding "/" make another pair's record.
+// Catalogue row 63: a known email under a new subject is another user.
 func TestUsersKeyedByIssuerAndSubject(t *testing.T) {
 	s, _ := openStore(t)
 	pairs := []login.User{

@@ -259,6 +259,7 @@ func sessionCookie(t *testing.T, cookies []*http.Cookie) string {
 //
 // Catalogue row 32 (the cookie replayed after logout is denied on every
 // server).
+// Catalogue row 121 (a session revoked on A is denied by B within 2 s).
 func TestLoginEndToEndHTTP(t *testing.T) {
 	st := startLoginStack(t, "127.0.0.1:8443")
 	jar, err := cookiejar.New(nil)
@@ -421,6 +422,7 @@ func do(t *testing.T, c *http.Client, method, target string, form url.Values) (r
 
 // TestServeLoginMissingSettings: auth enabled and nothing else, the real
 // binary names every missing setting and exits 2 before listening.
+// Catalogue row 45 (no session key: no start).
 func TestServeLoginMissingSettings(t *testing.T) {
 	bin, err := buildUsher()
 	if err != nil {

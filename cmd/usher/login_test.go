@@ -171,6 +171,7 @@ func TestTokenRefresh(t *testing.T) {
 // TestTokenConcurrentRefresh: several usher token at once near expiry
 // spend the refresh token once; a second use would look like a replay
 // and end the login.
+// Catalogue row 41.
 func TestTokenConcurrentRefresh(t *testing.T) {
 	s := newStandIn(t)
 	env := cliEnv(t)

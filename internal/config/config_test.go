@@ -134,6 +134,7 @@ tls:
 }
 
 // TestConfigRejects covers catalogue row 25 (docs/catalogue-map.md).
+// Catalogue row 96 (0.0.0.0/0 as trusted proxies is refused).
 func TestConfigRejects(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -35,6 +35,7 @@ func startCheckListeners(t *testing.T, trusted string) *server {
 // HTTP listener's limits (docs/security-catalogue.md row 129), deciding
 // as gRPC Check does (store_unavailable until the store is reached), and
 // trusting the configured proxies only; without it nothing more listens.
+// Catalogue rows 95, 96 (forwarded headers only from a configured proxy).
 func TestHTTPCheckListener(t *testing.T) {
 	if s := startListeners(t, defaultHTTPLimits); s.httpCheck != nil || s.checkAddr != nil {
 		t.Fatal("HTTP check mode listens although http_check_addr is empty")
