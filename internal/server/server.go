@@ -265,7 +265,7 @@ func NewAuthorizer(cfg config.Config, st *store.Store, rules *authz.Rules, h Hoo
 	acfg := authz.Config{
 		Tracer:    tr,
 		ChangeLag: h.ChangeLag,
-		Rules:  rules, Keys: st, Seats: st, Usage: usage,
+		Rules:     rules, Keys: st, Seats: st, Usage: usage,
 		SigningKeys:    st,
 		Token:          cfg.JWT.Authz(),
 		External:       verifier,
