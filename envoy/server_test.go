@@ -36,6 +36,15 @@ type world struct {
 
 func newWorld(t testing.TB, decider func(*authz.Authorizer) envoy.Decider) *world {
 	t.Helper()
+	return newWorldTimeout(t, decider, checkTimeout)
+}
+
+// newWorldTimeout is newWorld with the server's per-Check deadline (0:
+// envoy.DefaultTimeout). newWorld's is generous: a cold Check under -race
+// on a loaded machine can take longer than the default, and those tests
+// assert decisions, not speed.
+func newWorldTimeout(t testing.TB, decider func(*authz.Authorizer) envoy.Decider, timeout time.Duration) *world {
+	t.Helper()
 	clock := testclock.New(storetest.Epoch)
 	st := &storetest.Faulty{Store: storetest.Open(t, clock.Now)}
 	keys := storetest.Seed(t, st.Store)
@@ -56,7 +65,7 @@ func newWorld(t testing.TB, decider func(*authz.Authorizer) envoy.Decider) *worl
 	if decider != nil {
 		d = decider(a)
 	}
-	return &world{client: serveGRPC(t, &envoy.Server{Decider: d, Realm: "usher"}), a: a, st: st, keys: keys, clock: clock}
+	return &world{client: serveGRPC(t, &envoy.Server{Decider: d, Realm: "usher", Timeout: timeout}), a: a, st: st, keys: keys, clock: clock}
 }
 
 // serveGRPC serves srv on a loopback port and returns a client of it.
@@ -271,7 +280,7 @@ func (d deadlineDecider) Check(ctx context.Context, r *authz.Request) authz.Deci
 // Catalogue row 104 (docs/catalogue-map.md).
 func TestCheckSlowStoreDeniesBeforeEnvoyGivesUp(t *testing.T) {
 	budget := make(chan time.Duration, 2)
-	w := newWorld(t, func(a *authz.Authorizer) envoy.Decider { return deadlineDecider{a, budget} })
+	w := newWorldTimeout(t, func(a *authz.Authorizer) envoy.Decider { return deadlineDecider{a, budget} }, 0)
 	// Warm the connection, so the timing below is one Check's.
 	if got := w.check(t, envoyRequest("GET", api, "/public/x")); got.HTTP != 200 {
 		t.Fatalf("warm-up: %+v", got)

@@ -39,8 +39,8 @@ func tracedWorld(t *testing.T) (*world, *envoy.HTTPServer, *tracetest.SpanRecord
 		t.Fatal(err)
 	}
 	t.Cleanup(a.Close)
-	w := &world{client: serveGRPC(t, &envoy.Server{Decider: a, Realm: "usher", Tracer: tracer}), a: a, st: st, keys: keys, clock: clock}
-	return w, &envoy.HTTPServer{Decider: a, Realm: "usher", Tracer: tracer}, rec
+	w := &world{client: serveGRPC(t, &envoy.Server{Decider: a, Realm: "usher", Tracer: tracer, Timeout: checkTimeout}), a: a, st: st, keys: keys, clock: clock}
+	return w, &envoy.HTTPServer{Decider: a, Realm: "usher", Tracer: tracer, Timeout: checkTimeout}, rec
 }
 
 func spanNamed(spans []sdktrace.ReadOnlySpan, name string) sdktrace.ReadOnlySpan {

@@ -49,13 +49,15 @@ func newStandIn(t *testing.T) *standIn {
 	mux.HandleFunc("POST /oauth/token", s.token)
 	mux.HandleFunc("POST /oauth/revoke", s.revoke)
 	mux.HandleFunc("GET /whoami", s.whoami)
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Unstarted, then started: s.srv is set before any handler runs.
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		off := s.dateOffset
 		s.mu.Unlock()
 		w.Header().Set("Date", time.Now().Add(off).UTC().Format(http.TimeFormat))
 		mux.ServeHTTP(w, r)
 	}))
+	s.srv.Start()
 	t.Cleanup(s.srv.Close)
 	return s
 }
