@@ -81,7 +81,9 @@ func TestCLILoginEndToEnd(t *testing.T) {
 	go func() { done <- login.Wait() }()
 	t.Cleanup(func() {
 		cancel()
-		_ = <-done
+		if err := <-done; err != nil && t.Failed() {
+			t.Logf("usher login: %v\n%s", err, stderr.String())
+		}
 	})
 	waitUntil(t, func() bool { return strings.Contains(stderr.String(), "Waiting for approval") }, "usher login to show the code")
 	shown := stderr.String()
