@@ -152,6 +152,12 @@ func (a *App) grantDeviceCode(ctx context.Context, req tokenRequest, c Client) (
 	case !d.Decision.Approved:
 		return tokenResponse{}, deviceGrantErr("access_denied", "The request was denied.")
 	}
+	// A tenant without a signing key cannot be given tokens: answer 503
+	// before the code is spent, so that a poll after `usher key rotate`
+	// still redeems it.
+	if _, err := a.d.SigningKeys.ActiveSigningKey(ctx, d.Decision.Tenant); err != nil {
+		return tokenResponse{}, storeError(fmt.Errorf("signing key of %s: %w", d.Decision.Tenant, err))
+	}
 	won, err := a.d.DeviceCodes.RedeemDeviceCode(ctx, d.Hash, now)
 	if err != nil {
 		return tokenResponse{}, storeError(fmt.Errorf("redeem device code: %w", err))

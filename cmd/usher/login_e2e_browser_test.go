@@ -85,21 +85,11 @@ func TestLoginEndToEndBrowser(t *testing.T) {
 	ctx := testbrowser.New(t)
 	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, browserStep)
-		defer cancel()
-		if err := chromedp.Do(sctx, steps...); err != nil {
-			loc, _ := chromedp.Run(ctx, chromedp.Location())
-			page, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
-			t.Fatalf("%s: %v\nat %s\n%.2000s", what, err, loc, page)
-		}
+		runStep(t, ctx, what, steps...)
 	}
 	text := func(sel string) string {
 		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return strings.TrimSpace(v)
+		return pageText(t, ctx, sel)
 	}
 
 	// The app sends the browser to the login page.
@@ -197,4 +187,27 @@ func shoot(t *testing.T, ctx context.Context, name string) {
 	if err := os.WriteFile(filepath.Join(*screenshots, name), png, 0o644); err != nil { //nolint:gosec // documentation images
 		t.Fatal(err)
 	}
+}
+
+// runStep runs one bounded browser step, failing with where the browser
+// is and what it shows.
+func runStep(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, browserStep)
+	defer cancel()
+	if err := chromedp.Do(sctx, steps...); err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		page, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+		t.Fatalf("%s: %v\nat %s\n%.2000s", what, err, loc, page)
+	}
+}
+
+// pageText is the trimmed text of the element sel.
+func pageText(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return strings.TrimSpace(v)
 }
