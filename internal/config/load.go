@@ -161,8 +161,8 @@ func Flags(fs *pflag.FlagSet) func(getenv func(string) string) (Config, error) {
 		if err := cfg.Validate(); err != nil {
 			errs = append(errs, err)
 		}
-		if cfg.Login.Enabled && getenv("USHER_MASTER_KEY") == "" && cfg.MasterKeyFile == "" {
-			errs = append(errs, errors.New("master key (USHER_MASTER_KEY or master_key_file): is required with auth.enabled: the login app seals secrets with it (openssl rand -base64 32)"))
+		if cfg.Login.Enabled && cfg.HasRole(RoleLogin) && getenv("USHER_MASTER_KEY") == "" && cfg.MasterKeyFile == "" {
+			errs = append(errs, errors.New("master key (USHER_MASTER_KEY or master_key_file): is required with auth.enabled on a server with the login role: the login app seals secrets with it (openssl rand -base64 32)"))
 		}
 		return cfg, errors.Join(errs...)
 	}

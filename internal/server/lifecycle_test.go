@@ -82,7 +82,7 @@ func TestComponentsOrder(t *testing.T) {
 	}
 	want := []string{
 		"listeners", "store", "keyring", "authorizer", "feed position", "key index",
-		"usage flusher", "feed follower", "feed pruner", "rules reload", "ready",
+		"usage flusher", "feed follower", "feed pruner", "rules reload", "login app", "ready",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("start order (-want +got):\n%s", diff)
