@@ -297,9 +297,12 @@ func TestCheckCachedAllocations(t *testing.T) {
 			}
 			// The cookie costs no allocation more than the API key: the
 			// Cookie header without the session cookie, which sat between
-			// two others, is built once (cookieJoins). Measured: 0.
-			if name == "session cookie" && allocs > 0 {
-				t.Errorf("cached cookie decision: %.1f allocations, want none", allocs)
+			// two others, is built once (cookieJoins). Measured: 0 here,
+			// 1 once in CI under -race on a loaded machine; rebuilding the
+			// header per request costs 2 (and more per cookie), which this
+			// bound refuses.
+			if name == "session cookie" && allocs > 1 {
+				t.Errorf("cached cookie decision: %.1f allocations, want at most 1", allocs)
 			}
 			t.Logf("cached decision: %.1f allocations", allocs)
 		})
