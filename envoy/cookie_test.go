@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -42,14 +41,7 @@ func newCookieWorld(t testing.TB) (*world, string) {
 	clock := testclock.New(storetest.Epoch)
 	st := &storetest.Faulty{Store: storetest.Open(t, clock.Now)}
 	keys := storetest.Seed(t, st.Store)
-	data, err := os.ReadFile("examples/rules.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := authz.ParseRules("examples/rules.yaml", data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rules := sampleRules(t)
 	n, err := authz.GenerateSessionHandle("acme")
 	if err != nil {
 		t.Fatal(err)

@@ -48,14 +48,7 @@ func newWorldTimeout(t testing.TB, decider func(*authz.Authorizer) envoy.Decider
 	clock := testclock.New(storetest.Epoch)
 	st := &storetest.Faulty{Store: storetest.Open(t, clock.Now)}
 	keys := storetest.Seed(t, st.Store)
-	data, err := os.ReadFile("examples/rules.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := authz.ParseRules("examples/rules.yaml", data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rules := sampleRules(t)
 	a, err := authz.New(authz.Config{Rules: rules, Keys: st, Seats: st, Cache: authz.DefaultCacheConfig(), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -438,4 +431,18 @@ func TestCheckConcurrentAnswers(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// sampleRules are the shipped sample rules, envoy/examples/rules.yaml.
+func sampleRules(t testing.TB) *authz.Rules {
+	t.Helper()
+	data, err := os.ReadFile("examples/rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := authz.ParseRules("examples/rules.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rules
 }

@@ -1,7 +1,6 @@
 package envoy_test
 
 import (
-	"os"
 	"strings"
 	"testing"
 
@@ -26,14 +25,7 @@ func tracedWorld(t *testing.T) (*world, *envoy.HTTPServer, *tracetest.SpanRecord
 	clock := testclock.New(storetest.Epoch)
 	st := &storetest.Faulty{Store: storetest.Open(t, clock.Now)}
 	keys := storetest.Seed(t, st.Store)
-	data, err := os.ReadFile("examples/rules.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := authz.ParseRules("rules.yaml", data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rules := sampleRules(t)
 	a, err := authz.New(authz.Config{Rules: rules, Keys: st, Seats: st, Cache: authz.DefaultCacheConfig(), Now: clock.Now, Tracer: tracer})
 	if err != nil {
 		t.Fatal(err)
